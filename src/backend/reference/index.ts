@@ -1,0 +1,292 @@
+// The reference backend: every op in plain TypeScript over row-major typed arrays. It is the readable
+// definition of each op and the oracle the fast backends are tested against, so it favours clarity over
+// speed. Layer ops live in layers.ts; this file holds memory and the small general ops.
+import {
+  type Backend, type BinaryOp, type Conv2dParams, type DType, type MemoryStats, type OpContext, type OpName,
+  type Pool2dParams, type SgdParams, type Storage, type UnaryOp, numel, bytesPerElement,
+} from "../backend.js";
+import * as layers from "./layers.js";
+
+export type Data = Float32Array | Float64Array;
+
+export class RefStorage implements Storage {
+  disposed = false;
+  constructor(
+    readonly backend: ReferenceBackend,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly data: Data,
+  ) {}
+}
+
+export function alloc(dtype: DType, n: number): Data {
+  return dtype === "float64" ? new Float64Array(n) : new Float32Array(n);
+}
+
+export class ReferenceBackend implements Backend {
+  readonly name = "reference";
+  readonly device = "cpu";
+  private live = 0;
+  private liveBytes = 0;
+
+  describe(): string {
+    return "cpu (reference, 1 thread)";
+  }
+
+  supports(_op: OpName, dtype: DType): boolean {
+    return dtype === "float32" || dtype === "float64";
+  }
+
+  // ---- memory -------------------------------------------------------------------------------------
+
+  /** Wraps `data` (taken over, not copied) as a new live buffer. */
+  wrap(data: Data, shape: readonly number[], dtype: DType = data instanceof Float64Array ? "float64" : "float32"): RefStorage {
+    if (data.length !== numel(shape)) {
+      throw new Error(`buffer of ${data.length} values does not fit shape [${shape.join(", ")}]`);
+    }
+    this.live++;
+    this.liveBytes += data.length * bytesPerElement(dtype);
+    return new RefStorage(this, [...shape], dtype, data);
+  }
+
+  /** The typed array behind a storage of this backend; throws on foreign or disposed storage. */
+  get(s: Storage): Data {
+    if (!(s instanceof RefStorage) || s.backend !== this) {
+      throw new Error(`storage of the ${s.backend.name} backend passed to the reference backend`);
+    }
+    if (s.disposed) throw new Error("use of a disposed tensor");
+    return s.data;
+  }
+
+  fromArray(data: Float32Array | Float64Array, shape: readonly number[], dtype: DType): Storage {
+    const copy = alloc(dtype, data.length);
+    copy.set(data);
+    return this.wrap(copy, shape, dtype);
+  }
+
+  zeros(shape: readonly number[], dtype: DType): Storage {
+    return this.wrap(alloc(dtype, numel(shape)), shape, dtype);
+  }
+
+  readSync(s: Storage): Data {
+    return this.get(s).slice();
+  }
+
+  async read(s: Storage): Promise<Data> {
+    return this.readSync(s);
+  }
+
+  dispose(s: Storage): void {
+    const r = s as RefStorage;
+    if (r.disposed) return;
+    r.disposed = true;
+    this.live--;
+    this.liveBytes -= r.data.length * bytesPerElement(r.dtype);
+  }
+
+  memoryStats(): MemoryStats {
+    return { liveBuffers: this.live, liveBytes: this.liveBytes };
+  }
+
+  // ---- layer ops (layers.ts) ----------------------------------------------------------------------
+
+  conv2d(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams): Storage {
+    const y = layers.conv2dForward(this.get(x), x.shape, this.get(w), w.shape, b && this.get(b), p);
+    return this.wrap(y.data, y.shape, x.dtype);
+  }
+
+  conv2dBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, p: Conv2dParams, needDx: boolean) {
+    const g = layers.conv2dBackward(this.get(dy), dy.shape, this.get(x), x.shape, this.get(w), w.shape, p, needDx);
+    return {
+      dx: g.dx ? this.wrap(g.dx, x.shape, x.dtype) : null,
+      dw: this.wrap(g.dw, w.shape, w.dtype),
+      db: hasBias ? this.wrap(g.db, [w.shape[0]!], w.dtype) : null,
+    };
+  }
+
+  maxPool2d(x: Storage, p: Pool2dParams): { y: Storage; ctx: OpContext } {
+    const r = layers.maxPool2dForward(this.get(x), x.shape, p);
+    return { y: this.wrap(r.data, r.shape, x.dtype), ctx: { argmax: r.argmax, dispose() {} } as OpContext };
+  }
+
+  maxPool2dBackward(dy: Storage, x: Storage, ctx: OpContext, _p: Pool2dParams): Storage {
+    const argmax = (ctx as unknown as { argmax: Int32Array }).argmax;
+    return this.wrap(layers.maxPool2dBackward(this.get(dy), argmax, numel(x.shape)), x.shape, x.dtype);
+  }
+
+  relu(x: Storage): Storage {
+    return this.wrap(layers.reluForward(this.get(x)), x.shape, x.dtype);
+  }
+
+  reluBackward(dy: Storage, y: Storage): Storage {
+    return this.wrap(layers.reluBackward(this.get(dy), this.get(y)), y.shape, y.dtype);
+  }
+
+  linear(x: Storage, w: Storage, b: Storage | null): Storage {
+    const y = layers.linearForward(this.get(x), x.shape, this.get(w), w.shape, b && this.get(b));
+    return this.wrap(y, [x.shape[0]!, w.shape[0]!], x.dtype);
+  }
+
+  linearBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, needDx: boolean) {
+    const g = layers.linearBackward(this.get(dy), this.get(x), x.shape, this.get(w), w.shape, needDx);
+    return {
+      dx: g.dx ? this.wrap(g.dx, x.shape, x.dtype) : null,
+      dw: this.wrap(g.dw, w.shape, w.dtype),
+      db: hasBias ? this.wrap(g.db, [w.shape[0]!], w.dtype) : null,
+    };
+  }
+
+  dropout(x: Storage, p: number, seed: number): { y: Storage; ctx: OpContext } {
+    const r = layers.dropoutForward(this.get(x), p, seed);
+    return { y: this.wrap(r.y, x.shape, x.dtype), ctx: { mask: r.mask, dispose() {} } as OpContext };
+  }
+
+  dropoutBackward(dy: Storage, ctx: OpContext): Storage {
+    const mask = (ctx as unknown as { mask: Data }).mask;
+    return this.wrap(layers.dropoutBackward(this.get(dy), mask), dy.shape, dy.dtype);
+  }
+
+  reshape(x: Storage, shape: readonly number[]): Storage {
+    if (numel(shape) !== numel(x.shape)) {
+      throw new Error(`cannot reshape [${x.shape.join(", ")}] to [${shape.join(", ")}]`);
+    }
+    return this.wrap(this.get(x).slice(), shape, x.dtype);
+  }
+
+  crossEntropy(logits: Storage, labels: Int32Array): { loss: Storage; ctx: OpContext } {
+    const r = layers.crossEntropyForward(this.get(logits), logits.shape, labels);
+    const loss = alloc(logits.dtype, 1);
+    loss[0] = r.loss;
+    const ctx = { probs: r.probs, labels, shape: logits.shape, dispose() {} };
+    return { loss: this.wrap(loss, [], logits.dtype), ctx };
+  }
+
+  crossEntropyBackward(dloss: Storage, ctx: OpContext): Storage {
+    const c = ctx as unknown as { probs: Data; labels: Int32Array; shape: readonly number[] };
+    const d = layers.crossEntropyBackward(this.get(dloss)[0]!, c.probs, c.shape, c.labels);
+    return this.wrap(d, c.shape, dloss.dtype);
+  }
+
+  sgdUpdate(param: Storage, grad: Storage, velocity: Storage | null, p: SgdParams, firstStep: boolean): void {
+    layers.sgdUpdate(this.get(param), this.get(grad), velocity && this.get(velocity), p, firstStep);
+  }
+
+  // ---- small general ops --------------------------------------------------------------------------
+
+  binary(op: BinaryOp, a: Storage, b: Storage): Storage {
+    const shape = broadcastShapes(a.shape, b.shape);
+    const out = alloc(a.dtype, numel(shape));
+    const ia = broadcastIndex(a.shape, shape);
+    const ib = broadcastIndex(b.shape, shape);
+    const A = this.get(a);
+    const B = this.get(b);
+    const f = BINARY[op];
+    for (let i = 0; i < out.length; i++) out[i] = f(A[ia[i]!]!, B[ib[i]!]!);
+    return this.wrap(out, shape, a.dtype);
+  }
+
+  unary(op: UnaryOp, a: Storage): Storage {
+    const A = this.get(a);
+    const out = alloc(a.dtype, A.length);
+    const f = UNARY[op];
+    for (let i = 0; i < A.length; i++) out[i] = f(A[i]!);
+    return this.wrap(out, a.shape, a.dtype);
+  }
+
+  affine(a: Storage, alpha: number, beta: number): Storage {
+    const A = this.get(a);
+    const out = alloc(a.dtype, A.length);
+    for (let i = 0; i < A.length; i++) out[i] = A[i]! * alpha + beta;
+    return this.wrap(out, a.shape, a.dtype);
+  }
+
+  sum(a: Storage, axes: readonly number[], keepDims: boolean): Storage {
+    const rank = a.shape.length;
+    const reduce = new Set(axes.length === 0 ? a.shape.map((_, i) => i) : axes.map((ax) => (ax < 0 ? ax + rank : ax)));
+    const keptShape = a.shape.map((d, i) => (reduce.has(i) ? 1 : d));
+    const out = alloc(a.dtype, numel(keptShape));
+    // Each input element adds into the output cell found by broadcasting the kept shape back to a's shape.
+    const target = broadcastIndex(keptShape, a.shape);
+    const A = this.get(a);
+    for (let i = 0; i < A.length; i++) out[target[i]!] += A[i]!;
+    const shape = keepDims ? keptShape : a.shape.filter((_, i) => !reduce.has(i));
+    return this.wrap(out, shape, a.dtype);
+  }
+
+  matmul(a: Storage, b: Storage, transA: boolean, transB: boolean): Storage {
+    if (a.shape.length !== 2 || b.shape.length !== 2) {
+      throw new Error(`matmul needs 2-D operands, got [${a.shape.join(", ")}] and [${b.shape.join(", ")}]`);
+    }
+    const [ar, ac] = a.shape as [number, number];
+    const [br, bc] = b.shape as [number, number];
+    const [m, k] = transA ? [ac, ar] : [ar, ac];
+    const [k2, n] = transB ? [bc, br] : [br, bc];
+    if (k !== k2) {
+      throw new Error(`matmul inner sizes differ: [${a.shape.join(", ")}]${transA ? "^T" : ""} @ [${b.shape.join(", ")}]${transB ? "^T" : ""}`);
+    }
+    const A = this.get(a);
+    const B = this.get(b);
+    const out = alloc(a.dtype, m * n);
+    for (let i = 0; i < m; i++) {
+      for (let p = 0; p < k; p++) {
+        const aip = transA ? A[p * ac + i]! : A[i * ac + p]!;
+        for (let j = 0; j < n; j++) out[i * n + j] += aip * (transB ? B[j * bc + p]! : B[p * bc + j]!);
+      }
+    }
+    return this.wrap(out, [m, n], a.dtype);
+  }
+}
+
+const BINARY: Record<BinaryOp, (x: number, y: number) => number> = {
+  add: (x, y) => x + y,
+  sub: (x, y) => x - y,
+  mul: (x, y) => x * y,
+  div: (x, y) => x / y,
+};
+
+const UNARY: Record<UnaryOp, (x: number) => number> = {
+  neg: (x) => -x,
+  exp: Math.exp,
+  log: Math.log,
+};
+
+/** NumPy broadcasting of two shapes; throws naming both when they do not broadcast. */
+export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(`shapes [${a.join(", ")}] and [${b.join(", ")}] do not broadcast`);
+    }
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+/** For every element of `to` (row-major), the flat index of the element of `from` broadcast onto it. */
+function broadcastIndex(from: readonly number[], to: readonly number[]): Int32Array {
+  const n = numel(to);
+  const idx = new Int32Array(n);
+  const offset = to.length - from.length;
+  const strides = new Array<number>(to.length).fill(0);
+  let s = 1;
+  for (let i = from.length - 1; i >= 0; i--) {
+    strides[i + offset] = from[i] === 1 ? 0 : s;
+    s *= from[i]!;
+  }
+  const coord = new Array<number>(to.length).fill(0);
+  let flat = 0;
+  for (let i = 0; i < n; i++) {
+    idx[i] = flat;
+    for (let d = to.length - 1; d >= 0; d--) {
+      coord[d]!++;
+      flat += strides[d]!;
+      if (coord[d]! < to[d]!) break;
+      flat -= strides[d]! * to[d]!;
+      coord[d] = 0;
+    }
+  }
+  return idx;
+}

@@ -1,0 +1,110 @@
+// Strict flag parsing for the CLI: every flag is declared with its type; unknown or malformed flags are a
+// one-line UsageError (the CLI prints it with the command's usage and exits 2).
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+export type FlagType = "string" | "int" | "number" | "boolean";
+
+export interface FlagSpec {
+  type: FlagType;
+  /** One line for the usage text. */
+  help: string;
+  default?: string | number | boolean;
+  /** Allowed values for string flags. */
+  choices?: readonly string[];
+  /** Lower bound for int/number flags. */
+  min?: number;
+}
+
+export type FlagSpecs = Record<string, FlagSpec>;
+export type ParsedFlags = Record<string, string | number | boolean | undefined>;
+
+export interface Parsed {
+  flags: ParsedFlags;
+  positional: string[];
+}
+
+/** Parses `--name value`, `--name=value` and boolean `--name`; `--` ends flags. */
+export function parseArgs(argv: readonly string[], specs: FlagSpecs): Parsed {
+  const flags: ParsedFlags = {};
+  for (const [name, spec] of Object.entries(specs)) flags[name] = spec.default;
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("--")) {
+      if (arg.startsWith("-") && arg.length > 1 && !/^-\d/.test(arg)) {
+        throw new UsageError(`unknown flag '${arg}'`);
+      }
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    const spec = specs[name];
+    if (!spec) throw new UsageError(`unknown flag '--${name}'`);
+    if (spec.type === "boolean") {
+      if (eq >= 0) {
+        const v = arg.slice(eq + 1);
+        if (v !== "true" && v !== "false") throw new UsageError(`--${name} takes no value (or =true/=false)`);
+        flags[name] = v === "true";
+      } else flags[name] = true;
+      continue;
+    }
+    let raw: string | undefined;
+    if (eq >= 0) raw = arg.slice(eq + 1);
+    else {
+      raw = argv[i + 1];
+      if (raw === undefined || raw.startsWith("--")) throw new UsageError(`--${name} needs a value`);
+      i++;
+    }
+    flags[name] = convert(name, spec, raw);
+  }
+  return { flags, positional };
+}
+
+function convert(name: string, spec: FlagSpec, raw: string): string | number {
+  if (spec.type === "string") {
+    if (spec.choices && !spec.choices.includes(raw)) {
+      throw new UsageError(`--${name} must be one of ${spec.choices.join(", ")} (got '${raw}')`);
+    }
+    return raw;
+  }
+  const value = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(value)) {
+    throw new UsageError(`--${name} needs a number (got '${raw}')`);
+  }
+  if (spec.type === "int" && !Number.isInteger(value)) {
+    throw new UsageError(`--${name} needs a whole number (got '${raw}')`);
+  }
+  if (spec.min !== undefined && value < spec.min) {
+    throw new UsageError(`--${name} must be at least ${spec.min} (got ${raw})`);
+  }
+  return value;
+}
+
+/** The usage text of one command: its synopsis and one line per flag. */
+export function usage(command: string, synopsis: string, specs: FlagSpecs): string {
+  const lines = [`usage: alexnet ${command} ${synopsis}`.trimEnd()];
+  for (const [name, spec] of Object.entries(specs)) {
+    const value = spec.type === "boolean" ? "" : spec.choices ? ` ${spec.choices.join("|")}` : ` <${spec.type}>`;
+    const def = spec.default !== undefined && spec.type !== "boolean" ? ` (default ${String(spec.default)})` : "";
+    lines.push(`  --${name}${value}`.padEnd(34) + ` ${spec.help}${def}`);
+  }
+  return lines.join("\n");
+}
+
+/** A CLI subcommand: parse its own argv, return the process exit code. */
+export interface Command {
+  name: string;
+  summary: string;
+  run(argv: string[]): Promise<number>;
+}

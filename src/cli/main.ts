@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// The `alexnet` command line: dispatches to one subcommand; usage errors print one line plus the usage and
+// exit 2; other errors print their message (no stack trace unless ALEXNET_DEBUG is set) and exit 1.
+import { type Command, UsageError } from "./args.js";
+import { dataCommand } from "./data.js";
+import { summaryCommand } from "./summary.js";
+
+const COMMANDS: Command[] = [summaryCommand, dataCommand];
+
+function mainUsage(): string {
+  const lines = ["usage: alexnet <command> [flags]   (alexnet <command> --help for its flags)", "", "commands:"];
+  for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(10)} ${c.summary}`);
+  return lines.join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(mainUsage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    console.error(`alexnet: unknown command '${name}'\n\n${mainUsage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`alexnet ${name}: ${e.message} (see alexnet ${name} --help)`);
+      return 2;
+    }
+    const err = e as Error;
+    console.error(`alexnet ${name}: ${err.message ?? String(e)}`);
+    if (process.env.ALEXNET_DEBUG) console.error(err.stack);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

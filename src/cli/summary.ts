@@ -1,0 +1,31 @@
+// `alexnet summary`: d2l's shape table for either variant, computed by a forward pass.
+import { alexNet, alexNetInputShape, ALEXNET_VARIANTS, type AlexNetVariant } from "../models/alexnet.js";
+import { shapeTable } from "../models/summary.js";
+import { type Command, type FlagSpecs, parseArgs, usage } from "./args.js";
+import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+
+const FLAGS: FlagSpecs = {
+  variant: { type: "string", choices: ALEXNET_VARIANTS, default: "224", help: "input size the network is built for" },
+  "in-channels": { type: "int", min: 1, default: 1, help: "input channels" },
+  classes: { type: "int", min: 1, default: 10, help: "output classes" },
+  ...BACKEND_FLAGS,
+  help: { type: "boolean", help: "show this help" },
+};
+
+export const summaryCommand: Command = {
+  name: "summary",
+  summary: "print each layer's output shape for a 1xCxHxW input (d2l's table)",
+  async run(argv) {
+    const { flags } = parseArgs(argv, FLAGS);
+    if (flags.help) {
+      console.log(usage("summary", "[flags]", FLAGS));
+      return 0;
+    }
+    const backend = selectBackend(flags);
+    const options = { variant: flags.variant as AlexNetVariant, inChannels: flags["in-channels"] as number, classes: flags.classes as number };
+    const net = alexNet(options).to(backend);
+    for (const line of shapeTable(net, [1, ...alexNetInputShape(options)])) console.log(line);
+    net.dispose();
+    return 0;
+  },
+};

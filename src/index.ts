@@ -1,0 +1,2 @@
+// The package entry for Node.js: the core, plus the native backend registered when its addon loads.
+export * from "./core.js";

@@ -1,0 +1,67 @@
+// d2l's AlexNet (chapter 7.1) as an nn.Sequential, in the seed's two variants:
+//   "224": input 1x224x224, first block Conv2d(1,96,k11,s4,p1) ReLU MaxPool(3,2)
+//   "28":  input 1x28x28,   first block Conv2d(1,96,k5,p2)     ReLU MaxPool(3, stride 1)
+// The rest is shared: conv 96->256 k5 p2, pool, three 3x3 convs (384, 384, 256), pool, flatten (6400),
+// Linear 6400-4096-4096-classes with ReLU and Dropout(0.5).
+import { windowOutSize } from "../backend/backend.js";
+import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential } from "../nn/index.js";
+
+export type AlexNetVariant = "224" | "28";
+export const ALEXNET_VARIANTS: readonly AlexNetVariant[] = ["224", "28"];
+
+export interface AlexNetOptions {
+  variant?: AlexNetVariant;
+  /** Input channels (1 for Fashion-MNIST; the seed's exercise reasons about 3). */
+  inChannels?: number;
+  /** Output classes (10 for Fashion-MNIST; 1000 for ImageNet). */
+  classes?: number;
+  /** Input height and width; defaults to the variant's (224 or 28). */
+  imageSize?: number;
+  /** Dropout probability (d2l: 0.5). */
+  dropout?: number;
+}
+
+/** The input shape (C, H, W) a variant is built for. */
+export function alexNetInputShape(options: AlexNetOptions = {}): [number, number, number] {
+  const variant = options.variant ?? "224";
+  const size = options.imageSize ?? (variant === "224" ? 224 : 28);
+  return [options.inChannels ?? 1, size, size];
+}
+
+export function alexNet(options: AlexNetOptions = {}): Sequential {
+  const variant = options.variant ?? "224";
+  if (!ALEXNET_VARIANTS.includes(variant)) throw new Error(`unknown AlexNet variant '${variant}' (use 224 or 28)`);
+  const [inChannels, size] = alexNetInputShape(options);
+  const classes = options.classes ?? 10;
+  const p = options.dropout ?? 0.5;
+  const firstBlock = variant === "224"
+    ? [new Conv2d(inChannels, 96, { kernelSize: 11, stride: 4, padding: 1 }), new ReLU(), new MaxPool2d(3, { stride: 2 })]
+    : [new Conv2d(inChannels, 96, { kernelSize: 5, padding: 2 }), new ReLU(), new MaxPool2d(3, { stride: 1 })];
+  const net = new Sequential(
+    ...firstBlock,
+    new Conv2d(96, 256, { kernelSize: 5, padding: 2 }), new ReLU(),
+    new MaxPool2d(3, { stride: 2 }),
+    new Conv2d(256, 384, { kernelSize: 3, padding: 1 }), new ReLU(),
+    new Conv2d(384, 384, { kernelSize: 3, padding: 1 }), new ReLU(),
+    new Conv2d(384, 256, { kernelSize: 3, padding: 1 }), new ReLU(),
+    new MaxPool2d(3, { stride: 2 }),
+    new Flatten(),
+    new Linear(flattenWidth(variant, size), 4096), new ReLU(),
+    new Dropout(p),
+    new Linear(4096, 4096), new ReLU(),
+    new Dropout(p),
+    new Linear(4096, classes),
+  );
+  // Fail at build time, naming the layer, if the input size cannot pass through the network.
+  net.outputShape([1, inChannels, size, size]);
+  return net;
+}
+
+/** Width of the flattened features for the input size (6400 at the variants' own sizes). A size too small
+ * to pass gets 6400 here, so that the build-time shape check names the layer that fails. */
+function flattenWidth(variant: AlexNetVariant, size: number): number {
+  // The 5x5/p2 and 3x3/p1 convolutions keep the size; the first block and the pools shrink it.
+  let h = variant === "224" ? windowOutSize(windowOutSize(size, 11, 4, 1), 3, 2, 0) : windowOutSize(size, 3, 1, 0);
+  h = windowOutSize(windowOutSize(h, 3, 2, 0), 3, 2, 0);
+  return h >= 1 ? 256 * h * h : 6400;
+}

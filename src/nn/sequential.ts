@@ -1,0 +1,94 @@
+// nn.Sequential: layers applied in order, named "0", "1", ... (PyTorch's state_dict names), iterable and
+// indexable (`net[3]`, `for (const layer of net)`). A shape mismatch is reported with the layer's index and
+// PyTorch-style description, what it expected and what it got.
+import { ShapeError } from "../tensor/functional.js";
+import type { Tensor } from "../tensor/tensor.js";
+import { Module } from "./module.js";
+
+/** A layer in a Sequential could not take its input. */
+export class LayerError extends Error {
+  constructor(readonly index: number, readonly layer: Module, readonly detail: string) {
+    super(`layer ${index} ${layer.toString()}: ${detail}`);
+    this.name = "LayerError";
+  }
+}
+
+export class Sequential extends Module implements Iterable<Module> {
+  readonly [index: number]: Module;
+  private readonly layers: Module[];
+
+  constructor(...layers: Module[]) {
+    super();
+    this.layers = layers;
+    layers.forEach((layer, i) => {
+      if (!(layer instanceof Module)) throw new Error(`Sequential: argument ${i} is not a Module`);
+      this.registerModule(String(i), layer);
+      Object.defineProperty(this, i, { value: layer, enumerable: true });
+    });
+  }
+
+  get length(): number {
+    return this.layers.length;
+  }
+
+  at(index: number): Module {
+    const layer = this.layers.at(index);
+    if (!layer) throw new Error(`Sequential has ${this.length} layers, no index ${index}`);
+    return layer;
+  }
+
+  [Symbol.iterator](): Iterator<Module> {
+    return this.layers[Symbol.iterator]();
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.forwardEach(x);
+  }
+
+  /** Runs the layers in order; `onLayer` sees each output (d2l's shape table, per-layer profiling). */
+  forwardEach(x: Tensor, onLayer?: (layer: Module, index: number, output: Tensor) => void): Tensor {
+    let h = x;
+    this.layers.forEach((layer, i) => {
+      this.checkLayerInput(i, h.shape);
+      h = layer.call(h);
+      onLayer?.(layer, i, h);
+    });
+    return h;
+  }
+
+  /** Output shape of the whole stack, naming the first layer that cannot take its input. */
+  outputShape(input: readonly number[]): number[] {
+    let shape = [...input];
+    this.layers.forEach((_, i) => {
+      shape = this.checkLayerInput(i, shape);
+    });
+    return shape;
+  }
+
+  /** Every layer's output shape for `input`, in order. */
+  layerShapes(input: readonly number[]): number[][] {
+    const shapes: number[][] = [];
+    let shape = [...input];
+    this.layers.forEach((_, i) => {
+      shape = this.checkLayerInput(i, shape);
+      shapes.push(shape);
+    });
+    return shapes;
+  }
+
+  private checkLayerInput(i: number, shape: readonly number[]): number[] {
+    const layer = this.layers[i]!;
+    try {
+      return layer.outputShape(shape);
+    } catch (e) {
+      if (e instanceof ShapeError) throw new LayerError(i, layer, e.message);
+      if (e instanceof LayerError) throw new LayerError(i, layer, e.message);
+      throw e;
+    }
+  }
+
+  override toString(): string {
+    const lines = this.layers.map((l, i) => `  (${i}): ${l.toString().replace(/\n/g, "\n  ")}`);
+    return `Sequential(\n${lines.join("\n")}\n)`;
+  }
+}

@@ -1,0 +1,2 @@
+// The optim namespace, as torch.optim.
+export { SGD, type SgdOptions } from "./sgd.js";

@@ -1,0 +1,207 @@
+// General differentiable ops: element-wise arithmetic with broadcasting, reductions, matmul, reshape.
+// Each op calls the backend for its forward and records its backward beside it. Layer-sized ops
+// (conv2d, pooling, linear, dropout, cross-entropy) are in functional.ts.
+import type { Backend, BinaryOp, Storage } from "../backend/backend.js";
+import { numel } from "../backend/backend.js";
+import { isGradEnabled } from "./autograd.js";
+import { Tensor } from "./tensor.js";
+
+/** The backend shared by all operands; mixing backends is an error that names both. */
+export function commonBackend(op: string, tensors: readonly Tensor[]): Backend {
+  const backend = tensors[0]!.backend;
+  for (const t of tensors) {
+    if (t.backend !== backend) {
+      throw new Error(`${op}: operands live on different backends (${backend.name} and ${t.backend.name}); move them first`);
+    }
+  }
+  return backend;
+}
+
+/** Wraps an op's output, recording its backward when any input needs a gradient. */
+export function record(
+  op: string,
+  out: Storage,
+  inputs: readonly Tensor[],
+  backward: (grad: Storage) => (Storage | null)[],
+  release?: () => void,
+): Tensor {
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) {
+    release?.();
+    return new Tensor(out);
+  }
+  return new Tensor(out, true, { op, inputs, backward, release });
+}
+
+/** Sums a broadcast gradient back down to `shape` (the inverse of NumPy broadcasting). */
+function sumTo(backend: Backend, g: Storage, shape: readonly number[]): Storage {
+  if (g.shape.join() === shape.join()) return g;
+  const lead = g.shape.length - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.shape.length; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  }
+  const summed = backend.sum(g, axes, true);
+  const out = backend.reshape(summed, shape);
+  backend.dispose(summed);
+  backend.dispose(g);
+  return out;
+}
+
+function scalarLike(a: Tensor, value: number): Tensor {
+  const zero = a.backend.zeros([], a.dtype);
+  const s = a.backend.affine(zero, 0, value);
+  a.backend.dispose(zero);
+  return new Tensor(s);
+}
+
+function binaryOp(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
+  const b = typeof bIn === "number" ? scalarLike(a, bIn) : bIn;
+  const backend = commonBackend(op, [a, b]);
+  const out = backend.binary(op, a.storage, b.storage);
+  const result = record(op, out, [a, b], (g) => {
+    let ga: Storage | null = null;
+    let gb: Storage | null = null;
+    if (op === "add" || op === "sub") {
+      if (a.requiresGrad) ga = backend.reshape(g, g.shape);
+      if (b.requiresGrad) gb = op === "add" ? backend.reshape(g, g.shape) : backend.affine(g, -1, 0);
+    } else if (op === "mul") {
+      if (a.requiresGrad) ga = backend.binary("mul", g, b.storage);
+      if (b.requiresGrad) gb = backend.binary("mul", g, a.storage);
+    } else {
+      // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -(a/b)/b
+      if (a.requiresGrad) ga = backend.binary("div", g, b.storage);
+      if (b.requiresGrad) {
+        const q = backend.binary("div", a.storage, b.storage);
+        const qb = backend.binary("div", q, b.storage);
+        const gq = backend.binary("mul", g, qb);
+        gb = backend.affine(gq, -1, 0);
+        [q, qb, gq].forEach((s) => backend.dispose(s));
+      }
+    }
+    return [ga && sumTo(backend, ga, a.shape), gb && sumTo(backend, gb, b.shape)];
+  });
+  if (typeof bIn === "number") b.dispose();
+  return result;
+}
+
+export const add = (a: Tensor, b: Tensor | number): Tensor => binaryOp("add", a, b);
+export const sub = (a: Tensor, b: Tensor | number): Tensor => binaryOp("sub", a, b);
+export const mul = (a: Tensor, b: Tensor | number): Tensor => binaryOp("mul", a, b);
+export const div = (a: Tensor, b: Tensor | number): Tensor => binaryOp("div", a, b);
+
+export function neg(a: Tensor): Tensor {
+  const backend = a.backend;
+  return record("neg", backend.unary("neg", a.storage), [a], (g) => [backend.affine(g, -1, 0)]);
+}
+
+export function exp(a: Tensor): Tensor {
+  const backend = a.backend;
+  const y = backend.unary("exp", a.storage);
+  // dy/dx = exp(x) = y; y is the output's own storage, alive as long as the output is.
+  return record("exp", y, [a], (g) => [backend.binary("mul", g, y)]);
+}
+
+export function log(a: Tensor): Tensor {
+  const backend = a.backend;
+  return record("log", backend.unary("log", a.storage), [a], (g) => [backend.binary("div", g, a.storage)]);
+}
+
+export function relu(a: Tensor): Tensor {
+  const backend = a.backend;
+  const y = backend.relu(a.storage);
+  return record("relu", y, [a], (g) => [backend.reluBackward(g, y)]);
+}
+
+function normalizeAxes(axes: number | readonly number[], rank: number): number[] {
+  const list = typeof axes === "number" ? [axes] : [...axes];
+  return list.map((ax) => {
+    const a = ax < 0 ? ax + rank : ax;
+    if (a < 0 || a >= rank) throw new Error(`axis ${ax} out of range for rank ${rank}`);
+    return a;
+  });
+}
+
+export function sum(a: Tensor, axes: number | readonly number[] = [], keepDims = false): Tensor {
+  return scaledSum("sum", a, axes, keepDims, false);
+}
+
+export function mean(a: Tensor, axes: number | readonly number[] = [], keepDims = false): Tensor {
+  return scaledSum("mean", a, axes, keepDims, true);
+}
+
+function scaledSum(op: string, a: Tensor, axes: number | readonly number[], keepDims: boolean, average: boolean): Tensor {
+  const backend = a.backend;
+  const ax = normalizeAxes(axes, a.ndim);
+  const count = ax.length === 0 ? a.numel : ax.reduce((n, i) => n * a.shape[i]!, 1);
+  const scale = average ? 1 / count : 1;
+  const total = backend.sum(a.storage, ax, keepDims);
+  const out = average ? backend.affine(total, scale, 0) : total;
+  if (average) backend.dispose(total);
+  return record(op, out, [a], (g) => {
+    // Broadcast g (times the scale) back over the reduced axes.
+    const keptShape = a.shape.map((d, i) => (ax.length === 0 || ax.includes(i) ? 1 : d));
+    const gk = backend.reshape(g, keptShape);
+    const zero = backend.zeros(a.shape, a.dtype);
+    const spread = backend.binary("add", zero, gk);
+    const ga = average ? backend.affine(spread, scale, 0) : spread;
+    if (average) backend.dispose(spread);
+    [zero, gk].forEach((st) => backend.dispose(st));
+    return [ga];
+  });
+}
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  const backend = commonBackend("matmul", [a, b]);
+  const out = backend.matmul(a.storage, b.storage, false, false);
+  return record("matmul", out, [a, b], (g) => [
+    // g is (M,N): dA = g B^T (M,K), dB = A^T g (K,N)
+    a.requiresGrad ? backend.matmul(g, b.storage, false, true) : null,
+    b.requiresGrad ? backend.matmul(a.storage, g, true, false) : null,
+  ]);
+}
+
+export function transpose(a: Tensor): Tensor {
+  if (a.ndim !== 2) throw new Error(`transpose needs a 2-D tensor, got shape [${a.shape.join(", ")}]`);
+  const backend = a.backend;
+  // a^T = a^T @ I, which keeps the backend interface free of a separate transpose op.
+  const eye = identity(backend, a.shape[0]!, a);
+  const out = backend.matmul(a.storage, eye, true, false);
+  backend.dispose(eye);
+  return record("transpose", out, [a], (g) => {
+    const eyeT = identity(backend, g.shape[1]!, a);
+    const ga = backend.matmul(g, eyeT, true, false);
+    backend.dispose(eyeT);
+    return [ga];
+  });
+}
+
+function identity(backend: Backend, n: number, like: Tensor): Storage {
+  const data = like.dtype === "float64" ? new Float64Array(n * n) : new Float32Array(n * n);
+  for (let i = 0; i < n; i++) data[i * n + i] = 1;
+  return backend.fromArray(data, [n, n], like.dtype);
+}
+
+export function reshape(a: Tensor, shape: readonly number[]): Tensor {
+  const resolved = resolveShape(shape, a.numel, a.shape);
+  const backend = a.backend;
+  return record("reshape", backend.reshape(a.storage, resolved), [a], (g) => [backend.reshape(g, a.shape)]);
+}
+
+/** Flattens dimensions startDim.. into one (nn.Flatten's default startDim is 1). */
+export function flatten(a: Tensor, startDim = 1): Tensor {
+  const keep = a.shape.slice(0, startDim);
+  return reshape(a, [...keep, numel(a.shape.slice(startDim))]);
+}
+
+function resolveShape(shape: readonly number[], total: number, from: readonly number[]): number[] {
+  const out = [...shape];
+  const free = out.indexOf(-1);
+  if (free >= 0) {
+    const known = out.reduce((n, d, i) => (i === free ? n : n * d), 1);
+    out[free] = known === 0 ? 0 : total / known;
+  }
+  if (numel(out) !== total || out.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new Error(`cannot reshape [${from.join(", ")}] (${total} values) to [${shape.join(", ")}]`);
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+// The seeded random number generator behind rand/randn, weight initialisation and dropout seeds.
+// Algorithm: xoshiro128** (Blackman & Vigna) on 32-bit words, seeded through splitmix32 so that any
+// integer seed gives a well-mixed state. randn uses the Box-Muller transform (both values used).
+// Same seed, same numbers, on every platform; it does not reproduce PyTorch's generator (tests that
+// compare with PyTorch carry their inputs in fixtures instead).
+
+export class Rng {
+  private s = new Uint32Array(4);
+  private spare: number | null = null;
+
+  constructor(seed = 0) {
+    this.seed(seed);
+  }
+
+  seed(seed: number): void {
+    let z = seed >>> 0;
+    for (let i = 0; i < 4; i++) {
+      z = (z + 0x9e3779b9) >>> 0;
+      let t = z;
+      t = Math.imul(t ^ (t >>> 16), 0x85ebca6b);
+      t = Math.imul(t ^ (t >>> 13), 0xc2b2ae35);
+      this.s[i] = (t ^ (t >>> 16)) >>> 0;
+    }
+    this.spare = null;
+  }
+
+  /** The full state, for checkpoints. */
+  getState(): number[] {
+    return [...this.s, this.spare === null ? NaN : this.spare];
+  }
+
+  setState(state: readonly number[]): void {
+    if (state.length !== 5) throw new Error("RNG state must have 5 numbers");
+    for (let i = 0; i < 4; i++) this.s[i] = state[i]! >>> 0;
+    this.spare = Number.isNaN(state[4]) ? null : state[4]!;
+  }
+
+  nextU32(): number {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
+    const t = s[1]! << 9;
+    s[2] ^= s[0]!;
+    s[3] ^= s[1]!;
+    s[1] ^= s[2]!;
+    s[0] ^= s[3]!;
+    s[2] ^= t;
+    s[3] = rotl(s[3]!, 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1) with 32 bits of randomness. */
+  uniform(): number {
+    return this.nextU32() / 4294967296;
+  }
+
+  /** Standard normal. */
+  normal(): number {
+    if (this.spare !== null) {
+      const v = this.spare;
+      this.spare = null;
+      return v;
+    }
+    let u = 0;
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** The generator used when none is passed (like torch's default generator). */
+export const defaultRng = new Rng(0);
+
+/** Reseeds the default generator (torch.manual_seed). */
+export function manualSeed(seed: number): void {
+  defaultRng.seed(seed);
+}
