@@ -2,10 +2,18 @@
 // The `alexnet` command line: dispatches to one subcommand; usage errors print one line plus the usage and
 // exit 2; other errors print their message (no stack trace unless ALEXNET_DEBUG is set) and exit 1.
 import { type Command, UsageError } from "./args.js";
-import { dataCommand } from "./data.js";
-import { summaryCommand } from "./summary.js";
 
-const COMMANDS: Command[] = [summaryCommand, dataCommand];
+/** Commands load on demand, so one command's dependencies (native addon, data files) never slow or break another. */
+interface CommandEntry {
+  name: string;
+  summary: string;
+  load(): Promise<Command>;
+}
+
+const COMMANDS: CommandEntry[] = [
+  { name: "summary", summary: "print each layer's output shape for a 1xCxHxW input (d2l's table)", load: async () => (await import("./summary.js")).summaryCommand },
+  { name: "data", summary: "look at the Fashion-MNIST data (data show, data info)", load: async () => (await import("./data.js")).dataCommand },
+];
 
 function mainUsage(): string {
   const lines = ["usage: alexnet <command> [flags]   (alexnet <command> --help for its flags)", "", "commands:"];
@@ -19,12 +27,13 @@ export async function main(argv: string[]): Promise<number> {
     console.log(mainUsage());
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     console.error(`alexnet: unknown command '${name}'\n\n${mainUsage()}`);
     return 2;
   }
   try {
+    const command = await entry.load();
     return await command.run(rest);
   } catch (e) {
     if (e instanceof UsageError) {

@@ -168,7 +168,7 @@ export function transpose(a: Tensor): Tensor {
   const out = backend.matmul(a.storage, eye, true, false);
   backend.dispose(eye);
   return record("transpose", out, [a], (g) => {
-    const eyeT = identity(backend, g.shape[1]!, a);
+    const eyeT = identity(backend, g.shape[0]!, a);
     const ga = backend.matmul(g, eyeT, true, false);
     backend.dispose(eyeT);
     return [ga];

@@ -24,7 +24,7 @@ export function alloc(dtype: DType, n: number): Data {
 }
 
 export class ReferenceBackend implements Backend {
-  readonly name = "reference";
+  readonly name: string = "reference";
   readonly device = "cpu";
   private live = 0;
   private liveBytes = 0;
