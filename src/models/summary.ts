@@ -21,5 +21,5 @@ export function shapeTable(net: Sequential, input: readonly number[]): string[] 
 
 /** The class name d2l prints (`layer.__class__.__name__`). */
 export function layerTypeName(layer: object): string {
-  return layer.toString().replace(/\(.*$/s, "");
+  return layer.constructor.name;
 }

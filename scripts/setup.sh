@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Quick start, step 1: on a fresh Debian 12 machine (as root or with sudo), install everything alexnet-ts
+# needs — Debian packages (oneDNN, compiler, Fashion-MNIST), npm packages, the TypeScript build and the
+# native addon — then run the main job. `--short` runs the main job in its short form (what CI runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+short=0
+for arg in "$@"; do
+  case "$arg" in
+    --short) short=1 ;;
+    *) echo "setup.sh: unknown argument '$arg' (only --short)" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Debian packages: oneDNN for the native backend, a C++ toolchain for node-gyp, and the dataset.
+# python3-torch (the PyTorch peer for benchmarks) is optional: scripts/install-peer.sh installs it.
+packages=(libdnnl-dev g++ make python3 dataset-fashion-mnist)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "setup: Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))." >&2
+  echo "       Install it from your distribution or nodejs.org, then run this again." >&2
+  exit 1
+fi
+
+# npm packages; `prepare` builds the TypeScript, `install` builds the native addon against this machine's
+# Node headers (never downloaded).
+export npm_config_nodedir="${npm_config_nodedir:-$(dirname "$(dirname "$(command -v node)")")}"
+npm ci --no-audit --no-fund
+
+# The main job.
+if [ "$short" -eq 1 ]; then
+  node dist/src/cli/main.js summary --variant 28
+else
+  node dist/src/cli/main.js summary --variant 224
+fi
