@@ -59,6 +59,8 @@ export type UnaryOp = "neg" | "exp" | "log";
 export interface MemoryStats {
   liveBuffers: number;
   liveBytes: number;
+  /** Highest liveBytes since the backend started or since resetPeak(). */
+  peakBytes?: number;
 }
 
 export interface Backend {
@@ -80,6 +82,8 @@ export interface Backend {
   readSync?(s: Storage): Float32Array | Float64Array;
   dispose(s: Storage): void;
   memoryStats(): MemoryStats;
+  /** Starts a new peak measurement (optional; backends without it report no peak). */
+  resetPeak?(): void;
 
   // ---- layer ops ----------------------------------------------------------------------------------
   /** x (N,C,H,W), w (O,C,KH,KW), b (O) or null -> y (N,O,OH,OW). */

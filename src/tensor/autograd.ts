@@ -18,6 +18,13 @@ export interface GradNode {
 
 let gradEnabled = true;
 
+/** Optional observer of each node's backward call with its duration in ms (per-layer profiling). */
+let backwardObserver: ((node: GradNode, ms: number) => void) | null = null;
+
+export function setBackwardObserver(fn: ((node: GradNode, ms: number) => void) | null): void {
+  backwardObserver = fn;
+}
+
 export function isGradEnabled(): boolean {
   return gradEnabled;
 }
@@ -100,7 +107,9 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
       continue;
     }
     if (node.released) throw new Error(`backward through '${node.op}' a second time: its saved values were freed (use retainGraph)`);
+    const started = backwardObserver ? performance.now() : 0;
     const inputGrads = node.backward(g);
+    backwardObserver?.(node, performance.now() - started);
     backend.dispose(g);
     node.inputs.forEach((input, i) => {
       const ig = inputGrads[i];

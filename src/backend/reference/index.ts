@@ -28,6 +28,7 @@ export class ReferenceBackend implements Backend {
   readonly device = "cpu";
   private live = 0;
   private liveBytes = 0;
+  private peakBytes = 0;
 
   describe(): string {
     return "cpu (reference, 1 thread)";
@@ -46,6 +47,7 @@ export class ReferenceBackend implements Backend {
     }
     this.live++;
     this.liveBytes += data.length * bytesPerElement(dtype);
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes);
     return new RefStorage(this, [...shape], dtype, data);
   }
 
@@ -85,7 +87,11 @@ export class ReferenceBackend implements Backend {
   }
 
   memoryStats(): MemoryStats {
-    return { liveBuffers: this.live, liveBytes: this.liveBytes };
+    return { liveBuffers: this.live, liveBytes: this.liveBytes, peakBytes: this.peakBytes };
+  }
+
+  resetPeak(): void {
+    this.peakBytes = this.liveBytes;
   }
 
   // ---- layer ops (layers.ts) ----------------------------------------------------------------------

@@ -1,0 +1,168 @@
+// Where the memory and the compute of a Sequential go, per layer, computed from the network as built:
+// parameters and their bytes (weights, gradients, optimizer state), activation bytes kept for the backward
+// pass at batch B, multiply-accumulates and FLOPs forward and backward, and element operations of pooling,
+// ReLU and dropout. Answers the seed's two questions from these numbers.
+import { Conv2d } from "../nn/conv.js";
+import { Linear } from "../nn/linear.js";
+import { MaxPool2d } from "../nn/pool.js";
+import { ReLU } from "../nn/activation.js";
+import { Dropout } from "../nn/dropout.js";
+import type { Module } from "../nn/module.js";
+import type { Sequential } from "../nn/sequential.js";
+
+/** One row of the table (stable JSON schema, see docs in analyze CLI). */
+export interface LayerStats {
+  index: number;
+  type: string;
+  /** PyTorch's repr of the layer. */
+  layer: string;
+  outputShape: number[];
+  params: number;
+  paramBytes: number;
+  gradBytes: number;
+  optimizerBytes: number;
+  /** Bytes this layer's output and workspace occupy while kept for the backward pass, at the batch size. */
+  activationBytes: number;
+  /** Multiply-accumulates of the forward pass (conv, linear), per example. */
+  macs: number;
+  /** Forward FLOPs per example: 2 per MAC for conv/linear, element operations otherwise. */
+  flops: number;
+  /** Backward FLOPs: input gradient and weight gradient, each about the forward's (none for the first layer's input). */
+  backwardFlops: number;
+  /** Comparisons (pooling) or element-wise operations (ReLU, dropout) of the forward pass, per example. */
+  elementOps: number;
+}
+
+export interface NetworkStats {
+  batchSize: number;
+  inputShape: number[];
+  bytesPerValue: number;
+  layers: LayerStats[];
+  totals: {
+    params: number;
+    paramBytes: number;
+    gradBytes: number;
+    optimizerBytes: number;
+    activationBytes: number;
+    inputBytes: number;
+    trainingBytes: number;
+    macs: number;
+    flops: number;
+    backwardFlops: number;
+  };
+}
+
+export interface AnalyzeOptions {
+  /** Bytes per stored value (4 for fp32). */
+  bytesPerValue?: number;
+  /** Whether the optimizer keeps a momentum buffer per parameter (SGD with momentum > 0). */
+  momentum?: boolean;
+}
+
+const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+
+/** Per-layer statistics for `net` on an input of shape [B, C, H, W]. */
+export function analyzeNetwork(net: Sequential, inputShape: readonly number[], options: AnalyzeOptions = {}): NetworkStats {
+  const bpv = options.bytesPerValue ?? 4;
+  const shapes = net.layerShapes(inputShape);
+  const layers = [...net];
+  const rows: LayerStats[] = layers.map((layer, i) => {
+    const outShape = shapes[i]!;
+    const params = layer.parameters().reduce((n, p) => n + p.numel, 0);
+    const work = layerWork(layer, numel(outShape) / inputShape[0]!, i === 0);
+    return {
+      index: i,
+      type: layer.constructor.name,
+      layer: layer.toString(),
+      outputShape: outShape,
+      params,
+      paramBytes: params * bpv,
+      gradBytes: params * bpv,
+      optimizerBytes: options.momentum ? params * bpv : 0,
+      activationBytes: keptBytes(layers, i, outShape, bpv),
+      ...work,
+    };
+  });
+  const sum = (key: keyof LayerStats): number => rows.reduce((n, r) => n + (r[key] as number), 0);
+  const inputBytes = numel(inputShape) * bpv;
+  const totals = {
+    params: sum("params"),
+    paramBytes: sum("paramBytes"),
+    gradBytes: sum("gradBytes"),
+    optimizerBytes: sum("optimizerBytes"),
+    activationBytes: sum("activationBytes"),
+    inputBytes,
+    trainingBytes: 0,
+    macs: sum("macs"),
+    flops: sum("flops"),
+    backwardFlops: sum("backwardFlops"),
+  };
+  totals.trainingBytes = totals.paramBytes + totals.gradBytes + totals.optimizerBytes + totals.activationBytes + inputBytes;
+  return { batchSize: inputShape[0]!, inputShape: [...inputShape], bytesPerValue: bpv, layers: rows, totals };
+}
+
+/** Work per example; `outputs` is the number of output values per example. */
+function layerWork(layer: Module, outputs: number, first: boolean) {
+  if (layer instanceof Conv2d) {
+    const [kh, kw] = layer.kernelSize;
+    const macs = outputs * layer.inChannels * kh * kw;
+    const flops = 2 * macs;
+    // Weight gradient costs one forward; input gradient another, except for the first layer.
+    return { macs, flops, backwardFlops: first ? flops : 2 * flops, elementOps: 0 };
+  }
+  if (layer instanceof Linear) {
+    const macs = outputs * layer.inFeatures;
+    const flops = 2 * macs;
+    return { macs, flops, backwardFlops: first ? flops : 2 * flops, elementOps: 0 };
+  }
+  if (layer instanceof MaxPool2d) {
+    // k*k - 1 comparisons per output forward; backward routes one gradient per output.
+    const ops = outputs * (layer.kernelSize * layer.kernelSize - 1);
+    return { macs: 0, flops: ops, backwardFlops: outputs, elementOps: ops };
+  }
+  if (layer instanceof ReLU || layer instanceof Dropout) {
+    return { macs: 0, flops: outputs, backwardFlops: outputs, elementOps: outputs };
+  }
+  return { macs: 0, flops: 0, backwardFlops: 0, elementOps: 0 };
+}
+
+/** Bytes of layer i's output kept for a backward pass (by itself or the next layer), plus its workspace. */
+function keptBytes(layers: Module[], i: number, outShape: number[], bpv: number): number {
+  const layer = layers[i]!;
+  const next = layers[i + 1];
+  const outBytes = numel(outShape) * bpv;
+  // Which backward needs which tensor: conv and linear need their input; ReLU its output; max pooling its
+  // input shape and argmax (int32 per output); dropout its mask (one value per element).
+  const nextNeedsInput = next instanceof Conv2d || next instanceof Linear || next instanceof MaxPool2d;
+  const selfNeedsOutput = layer instanceof ReLU;
+  let bytes = nextNeedsInput || selfNeedsOutput ? outBytes : 0;
+  if (layer instanceof MaxPool2d) bytes += numel(outShape) * 4;
+  if (layer instanceof Dropout) bytes += outBytes;
+  return bytes;
+}
+
+/** The seed's two answers, computed from the table. */
+export interface Answers {
+  mostParams: LayerStats;
+  mostParamsShare: number;
+  mostCompute: LayerStats;
+  mostComputeShare: number;
+  mostActivation: LayerStats;
+  mostActivationShare: number;
+}
+
+export function answers(stats: NetworkStats): Answers {
+  const argmax = (key: keyof LayerStats): LayerStats =>
+    stats.layers.reduce((best, r) => ((r[key] as number) > (best[key] as number) ? r : best));
+  const mostParams = argmax("params");
+  const mostCompute = argmax("macs");
+  const mostActivation = argmax("activationBytes");
+  return {
+    mostParams,
+    mostParamsShare: mostParams.params / stats.totals.params,
+    mostCompute,
+    mostComputeShare: mostCompute.macs / stats.totals.macs,
+    mostActivation,
+    mostActivationShare: mostActivation.activationBytes / stats.totals.activationBytes,
+  };
+}

@@ -1,0 +1,120 @@
+// Measured counterparts of the analysis: the memory peak of one real training step on a backend, and
+// per-layer forward and backward times (median over repeats) with the achieved GFLOP/s.
+import type { Backend } from "../backend/backend.js";
+import type { Sequential } from "../nn/sequential.js";
+import type { GradNode } from "../tensor/autograd.js";
+import { setBackwardObserver } from "../tensor/autograd.js";
+import { randn } from "../tensor/creation.js";
+import { crossEntropy } from "../tensor/functional.js";
+import { Rng } from "../tensor/random.js";
+import { tidy } from "../tensor/scope.js";
+import { SGD } from "../optim/sgd.js";
+import type { NetworkStats } from "./analyze.js";
+
+/** One training step (forward, cross-entropy, backward, SGD) on random data; the net is on `backend`. */
+function trainingStep(net: Sequential, inputShape: readonly number[], backend: Backend, opt: SGD, rng: Rng,
+  onLayer?: (index: number, ms: number, node: GradNode | null) => void): void {
+  tidy(() => {
+    const x = randn(inputShape, { backend, rng });
+    const classes = net.outputShape(inputShape)[1]!;
+    const labels = Int32Array.from({ length: inputShape[0]! }, () => rng.nextU32() % classes);
+    let last = performance.now();
+    const out = net.forwardEach(x, (_layer, i, y) => {
+      const now = performance.now();
+      onLayer?.(i, now - last, y.node);
+      last = performance.now();
+    });
+    opt.zeroGrad();
+    crossEntropy(out, labels).backward();
+    opt.step();
+  });
+  opt.zeroGrad();
+}
+
+export interface MemoryMeasurement {
+  /** Highest bytes held by the backend during the step (null when the backend does not track a peak). */
+  peakBytes: number | null;
+  /** Bytes held between steps (parameters, optimizer state). */
+  steadyBytes: number;
+  /** Growth of the process's resident set during the step, when the caller can read it. */
+  rssGrowthBytes: number | null;
+}
+
+/** Runs one training step (after a warm-up step) and reports the backend's peak and the RSS growth. */
+export function measureTrainingMemory(net: Sequential, inputShape: readonly number[], backend: Backend,
+  options: { momentum?: number; rss?: () => number } = {}): MemoryMeasurement {
+  const opt = new SGD(net.parameters(), { lr: 0, momentum: options.momentum ?? 0 });
+  const rng = new Rng(1);
+  try {
+    trainingStep(net, inputShape, backend, opt, rng);
+    backend.resetPeak?.();
+    const steady = backend.memoryStats().liveBytes;
+    const rssBefore = options.rss?.() ?? null;
+    trainingStep(net, inputShape, backend, opt, rng);
+    const rssAfter = options.rss?.() ?? null;
+    const peak = backend.memoryStats().peakBytes;
+    return {
+      peakBytes: peak ?? null,
+      steadyBytes: steady,
+      rssGrowthBytes: rssBefore !== null && rssAfter !== null ? Math.max(0, rssAfter - rssBefore) : null,
+    };
+  } finally {
+    opt.dispose();
+  }
+}
+
+export interface LayerTiming {
+  index: number;
+  forwardMs: number;
+  backwardMs: number;
+  /** Share of the whole step's measured layer time. */
+  share: number;
+  /** Achieved GFLOP/s over forward + backward (0 for layers without MACs). */
+  gflops: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** Median forward and backward milliseconds per layer over `repeats` steps after one warm-up step. */
+export function profileLayers(net: Sequential, inputShape: readonly number[], backend: Backend, stats: NetworkStats,
+  repeats = 3): LayerTiming[] {
+  const n = net.length;
+  const fwd: number[][] = Array.from({ length: n }, () => []);
+  const bwd: number[][] = Array.from({ length: n }, () => []);
+  const opt = new SGD(net.parameters(), { lr: 0 });
+  const rng = new Rng(2);
+  try {
+    for (let r = 0; r <= repeats; r++) {
+      const nodeLayer = new Map<GradNode, number>();
+      const stepBwd = new Array<number>(n).fill(0);
+      setBackwardObserver((node, ms) => {
+        const i = nodeLayer.get(node);
+        if (i !== undefined) stepBwd[i]! += ms;
+      });
+      try {
+        trainingStep(net, inputShape, backend, opt, rng, (i, ms, node) => {
+          if (r > 0) fwd[i]!.push(ms);
+          if (node) nodeLayer.set(node, i);
+        });
+      } finally {
+        setBackwardObserver(null);
+      }
+      if (r > 0) stepBwd.forEach((ms, i) => bwd[i]!.push(ms));
+    }
+  } finally {
+    opt.dispose();
+  }
+  const rows = stats.layers.map((layer, i) => {
+    const forwardMs = median(fwd[i]!);
+    const backwardMs = median(bwd[i]!);
+    const flops = (layer.flops + layer.backwardFlops) * stats.batchSize;
+    const seconds = (forwardMs + backwardMs) / 1000;
+    return { index: i, forwardMs, backwardMs, share: 0, gflops: layer.macs > 0 && seconds > 0 ? flops / seconds / 1e9 : 0 };
+  });
+  const total = rows.reduce((t, r) => t + r.forwardMs + r.backwardMs, 0);
+  for (const r of rows) r.share = total > 0 ? (r.forwardMs + r.backwardMs) / total : 0;
+  return rows;
+}

@@ -1,0 +1,137 @@
+// `alexnet analyze`: the per-layer table of parameters, memory and compute for the network as built, the
+// seed's two answers computed from it, training memory at batch B (estimated and measured), and with
+// --profile the measured time per layer.
+import { alexNet, alexNetInputShape, ALEXNET_VARIANTS, type AlexNetVariant } from "../models/alexnet.js";
+import { analyzeNetwork, answers, type NetworkStats } from "../analysis/analyze.js";
+import { measureTrainingMemory, profileLayers, type LayerTiming, type MemoryMeasurement } from "../analysis/profile.js";
+import { type Command, type FlagSpecs, parseArgs, usage, UsageError } from "./args.js";
+import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+
+const FLAGS: FlagSpecs = {
+  variant: { type: "string", choices: ALEXNET_VARIANTS, default: "224", help: "network variant" },
+  "batch-size": { type: "int", min: 1, default: 128, help: "batch size for activation and training memory" },
+  input: { type: "string", help: "input as CxHxW (default: 1x224x224 or 1x28x28)" },
+  classes: { type: "int", min: 1, default: 10, help: "output classes" },
+  momentum: { type: "number", min: 0, default: 0, help: "SGD momentum (> 0 adds a buffer per parameter)" },
+  measure: { type: "boolean", help: "measure a real training step's memory (default: on with the native backend)" },
+  "no-measure": { type: "boolean", help: "skip the measured training step" },
+  profile: { type: "boolean", help: "measure forward and backward time per layer" },
+  repeats: { type: "int", min: 1, default: 3, help: "profiled steps (median)" },
+  plot: { type: "string", help: "write per-layer bars (params, FLOPs, time) to file.svg or file.png" },
+  json: { type: "boolean", help: "print one JSON object instead of the table" },
+  ...BACKEND_FLAGS,
+  help: { type: "boolean", help: "show this help" },
+};
+
+const MiB = (b: number): string => (b / 2 ** 20).toFixed(1);
+const int = (n: number): string => n.toLocaleString("en-US");
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+
+function parseInput(raw: string | undefined, variant: AlexNetVariant): [number, number, number] {
+  if (raw === undefined) return alexNetInputShape({ variant });
+  const m = /^(\d+)x(\d+)x(\d+)$/.exec(raw);
+  if (!m || Number(m[2]) !== Number(m[3])) throw new UsageError(`--input must be CxHxW with H = W, e.g. 3x224x224 (got '${raw}')`);
+  return [Number(m[1]), Number(m[2]), Number(m[3])];
+}
+
+export const analyzeCommand: Command = {
+  name: "analyze",
+  summary: "per-layer parameters, memory and compute; which layer needs the most of each",
+  async run(argv) {
+    const { flags } = parseArgs(argv, FLAGS);
+    if (flags.help) {
+      console.log(usage("analyze", "[flags]", FLAGS));
+      return 0;
+    }
+    const variant = flags.variant as AlexNetVariant;
+    const [c, h] = parseInput(flags.input as string | undefined, variant);
+    const batch = flags["batch-size"] as number;
+    const backend = selectBackend(flags);
+    const net = alexNet({ variant, inChannels: c, classes: flags.classes as number, imageSize: h }).to(backend);
+    const inputShape = [batch, c, h, h];
+    const momentum = flags.momentum as number;
+    const stats = analyzeNetwork(net, inputShape, { momentum: momentum > 0 });
+    const measure = !flags["no-measure"] && (flags.measure === true || backend.name !== "reference");
+    const memory = measure
+      ? measureTrainingMemory(net, inputShape, backend, { momentum, rss: () => process.memoryUsage().rss })
+      : null;
+    const timings = flags.profile ? profileLayers(net, inputShape, backend, stats, flags.repeats as number) : null;
+    if (flags.plot) throw new UsageError("--plot is not available yet");
+    const description = `AlexNet (variant ${variant}), input [${inputShape.join(", ")}], ${flags.classes} classes, fp32, SGD${momentum > 0 ? ` with momentum ${momentum}` : " without momentum"}`;
+    if (flags.json) {
+      console.log(JSON.stringify(toJson(stats, memory, timings, description, backend.describe()), null, 2));
+    } else {
+      console.log(report(stats, memory, timings, description, backend.describe()).join("\n"));
+      if (flags.plot) console.log(`\nplot written to ${flags.plot}`);
+    }
+    net.dispose();
+    return 0;
+  },
+};
+
+/** The JSON schema: { description, backend, batchSize, inputShape, layers: LayerStats[] (macs, flops,
+ * backwardFlops, elementOps per example; bytes at the batch size), totals, answers, memory, profile }. */
+function toJson(stats: NetworkStats, memory: MemoryMeasurement | null, timings: LayerTiming[] | null, description: string, backend: string) {
+  const a = answers(stats);
+  return {
+    description,
+    backend,
+    batchSize: stats.batchSize,
+    inputShape: stats.inputShape,
+    layers: stats.layers.map((l, i) => ({ ...l, ...(timings ? { forwardMs: timings[i]!.forwardMs, backwardMs: timings[i]!.backwardMs, timeShare: timings[i]!.share, gflops: timings[i]!.gflops } : {}) })),
+    totals: stats.totals,
+    answers: {
+      mostParams: { index: a.mostParams.index, layer: a.mostParams.layer, params: a.mostParams.params, share: a.mostParamsShare },
+      mostCompute: { index: a.mostCompute.index, layer: a.mostCompute.layer, macs: a.mostCompute.macs, share: a.mostComputeShare },
+      mostActivation: { index: a.mostActivation.index, layer: a.mostActivation.layer, bytes: a.mostActivation.activationBytes, share: a.mostActivationShare },
+    },
+    memory,
+  };
+}
+
+function report(stats: NetworkStats, memory: MemoryMeasurement | null, timings: LayerTiming[] | null, description: string, backend: string): string[] {
+  const t = stats.totals;
+  const b = stats.batchSize;
+  const header = ["#", "layer", "output shape", "params", "% params", "param MiB", "grad MiB", "optim MiB", `act MiB @${b}`, "MACs/example", "% MACs", "GFLOP fwd/ex", "GFLOP bwd/ex", "elem ops/ex"];
+  if (timings) header.push("fwd ms", "bwd ms", "% time", "GFLOP/s");
+  const rows = stats.layers.map((l, i) => {
+    const row = [String(l.index), l.type, `[${l.outputShape.join(", ")}]`, int(l.params), pct(l.params / t.params), MiB(l.paramBytes), MiB(l.gradBytes),
+      MiB(l.optimizerBytes), MiB(l.activationBytes), int(l.macs), pct(l.macs / t.macs), (l.flops / 1e9).toFixed(3), (l.backwardFlops / 1e9).toFixed(3), int(l.elementOps)];
+    if (timings) {
+      const tm = timings[i]!;
+      row.push(tm.forwardMs.toFixed(1), tm.backwardMs.toFixed(1), pct(tm.share), tm.gflops ? tm.gflops.toFixed(0) : "");
+    }
+    return row;
+  });
+  const total = ["", "total", "", int(t.params), "100%", MiB(t.paramBytes), MiB(t.gradBytes), MiB(t.optimizerBytes), MiB(t.activationBytes), int(t.macs), "100%",
+    (t.flops / 1e9).toFixed(3), (t.backwardFlops / 1e9).toFixed(3), int(stats.layers.reduce((n, l) => n + l.elementOps, 0))];
+  if (timings) {
+    const f = timings.reduce((s, x) => s + x.forwardMs, 0);
+    const bw = timings.reduce((s, x) => s + x.backwardMs, 0);
+    total.push(f.toFixed(1), bw.toFixed(1), "100%", "");
+  }
+  const table = [header, ...rows, total];
+  const widths = header.map((_, j) => Math.max(...table.map((r) => (r[j] ?? "").length)));
+  const fmtRow = (r: string[]): string => r.map((cell, j) => (j === 1 || j === 2 ? cell.padEnd(widths[j]!) : cell.padStart(widths[j]!))).join("  ").trimEnd();
+  const a = answers(stats);
+  const lines = [description, `on ${backend}`, "", fmtRow(header), ...rows.map(fmtRow), fmtRow(total), ""];
+  lines.push(
+    `Most parameters and parameter memory: layer ${a.mostParams.index} ${a.mostParams.layer}, ${int(a.mostParams.params)} parameters, ` +
+      `${pct(a.mostParamsShare)} of ${int(t.params)} (${MiB(a.mostParams.paramBytes)} of ${MiB(t.paramBytes)} MiB in fp32).`,
+    `Most compute: layer ${a.mostCompute.index} ${a.mostCompute.layer}, ${int(a.mostCompute.macs)} MACs per example, ` +
+      `${pct(a.mostComputeShare)} of ${int(t.macs)}.`,
+    `Most activation memory at batch ${b}: layer ${a.mostActivation.index} ${a.mostActivation.layer}, ${MiB(a.mostActivation.activationBytes)} MiB, ` +
+      `${pct(a.mostActivationShare)} of ${MiB(t.activationBytes)} MiB kept for the backward pass.`,
+    "",
+    `Training memory at batch ${b} (estimate): parameters ${MiB(t.paramBytes)} + gradients ${MiB(t.gradBytes)} + optimizer state ${MiB(t.optimizerBytes)} ` +
+      `+ saved activations ${MiB(t.activationBytes)} + input ${MiB(t.inputBytes)} = ${MiB(t.trainingBytes)} MiB.`,
+  );
+  if (memory) {
+    const peak = memory.peakBytes === null ? "not tracked by this backend" : `${MiB(memory.peakBytes)} MiB`;
+    const rss = memory.rssGrowthBytes === null ? "" : `; process RSS grew ${MiB(memory.rssGrowthBytes)} MiB during the step`;
+    lines.push(`Measured during a training step on ${backend}: peak ${peak} held by the backend (${MiB(memory.steadyBytes)} MiB between steps)${rss}.`);
+  } else {
+    lines.push("Measured: skipped (the reference backend is slow at this size; --measure forces it).");
+  }
+  return lines;
+}
