@@ -3,6 +3,9 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { analyzeNetwork, answers } from "../src/analysis/analyze.js";
 import { measureTrainingMemory, profileLayers } from "../src/analysis/profile.js";
@@ -117,6 +120,27 @@ describe("alexnet analyze CLI", () => {
     assert.equal(j.layers[0]!.params, 3 * 96 * 121 + 96);
     assert.equal(j.totals.params, 50_844_008);
     assert.equal(j.answers.mostParams.index, 14);
+  });
+
+  it("--plot writes a valid SVG and PNG", () => {
+    const dir = mkdtempSync(join(tmpdir(), "alexnet-plot-"));
+    for (const ext of ["svg", "png"]) {
+      const file = join(dir, `layers.${ext}`);
+      const r = run("--no-measure", "--backend", "reference", "--plot", file);
+      assert.equal(r.status, 0, r.stderr);
+      const bytes = readFileSync(file);
+      if (ext === "svg") {
+        const text = bytes.toString("utf8");
+        assert.match(text, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+        assert.ok((text.match(/<rect /g) ?? []).length > 21, "bars drawn");
+        assert.match(text, /<\/svg>\s*$/);
+      } else {
+        assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+        assert.equal(bytes.toString("latin1", 12, 16), "IHDR");
+      }
+    }
+    rmSync(dir, { recursive: true });
+    assert.equal(run("--plot", "x.pdf").status, 2);
   });
 
   it("rejects a malformed --input", () => {

@@ -43,6 +43,8 @@ export const analyzeCommand: Command = {
       console.log(usage("analyze", "[flags]", FLAGS));
       return 0;
     }
+    const plot = flags.plot as string | undefined;
+    if (plot !== undefined && !/\.(svg|png)$/.test(plot)) throw new UsageError(`--plot needs a file ending in .svg or .png (got '${plot}')`);
     const variant = flags.variant as AlexNetVariant;
     const [c, h] = parseInput(flags.input as string | undefined, variant);
     const batch = flags["batch-size"] as number;
@@ -56,7 +58,10 @@ export const analyzeCommand: Command = {
       ? measureTrainingMemory(net, inputShape, backend, { momentum, rss: () => process.memoryUsage().rss })
       : null;
     const timings = flags.profile ? profileLayers(net, inputShape, backend, stats, flags.repeats as number) : null;
-    if (flags.plot) throw new UsageError("--plot is not available yet");
+    if (flags.plot) {
+      const { writeAnalysisPlot } = await import("../analysis/plot.js");
+      writeAnalysisPlot(flags.plot as string, stats, timings);
+    }
     const description = `AlexNet (variant ${variant}), input [${inputShape.join(", ")}], ${flags.classes} classes, fp32, SGD${momentum > 0 ? ` with momentum ${momentum}` : " without momentum"}`;
     if (flags.json) {
       console.log(JSON.stringify(toJson(stats, memory, timings, description, backend.describe()), null, 2));
