@@ -70,6 +70,9 @@ export interface Backend {
   readonly device: string;
   /** One line for reports, e.g. "cpu (native, 2 threads)". */
   describe(): string;
+  /** Optional: how many CPU threads the backend's kernels use (`--threads N`); backends without a thread
+   * pool of their own leave it out. describe() reflects the setting. */
+  setThreads?(n: number): void;
   supports(op: OpName, dtype: DType): boolean;
 
   // ---- memory -------------------------------------------------------------------------------------
@@ -93,6 +96,11 @@ export interface Backend {
     dy: Storage, x: Storage, w: Storage, hasBias: boolean, p: Conv2dParams, needDx: boolean,
   ): { dx: Storage | null; dw: Storage; db: Storage | null };
 
+  /** Optional: relu(conv2d(x, w, b)) in one pass (oneDNN post-op), saving a pass over y. Its backward is
+   * reluBackward(dy, y) followed by conv2dBackward. Measured on the native backend, AlexNet-28 batch 128:
+   * ~5% faster inference, ~2% faster training. */
+  conv2dRelu?(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams): Storage;
+
   /** x (N,C,H,W) -> y (N,C,OH,OW); ctx remembers where each max came from. */
   maxPool2d(x: Storage, p: Pool2dParams): { y: Storage; ctx: OpContext };
   maxPool2dBackward(dy: Storage, x: Storage, ctx: OpContext, p: Pool2dParams): Storage;
@@ -107,6 +115,8 @@ export interface Backend {
   linearBackward(
     dy: Storage, x: Storage, w: Storage, hasBias: boolean, needDx: boolean,
   ): { dx: Storage | null; dw: Storage; db: Storage | null };
+  /** Optional: relu(linear(x, w, b)) in one pass, as conv2dRelu. */
+  linearRelu?(x: Storage, w: Storage, b: Storage | null): Storage;
 
   /** Inverted dropout: element i is kept iff dropoutUniform(seed, i) >= p, and scaled by 1/(1-p). */
   dropout(x: Storage, p: number, seed: number): { y: Storage; ctx: OpContext };

@@ -1,0 +1,312 @@
+// oneDNN 2.x: engine, layout conversion (reorder), the primitive cache and scratchpad, max pooling,
+// ReLU and sgemm. Convolution and inner product are in dnnl_v2_conv.cc.
+#include "dnnl_v2_internal.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+namespace nat {
+
+using namespace v2;
+
+// ---- engine and stream --------------------------------------------------------------------------------
+
+dnnl::engine& engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+namespace v2 {
+
+std::string dims_key(const Dims& dims) {
+  std::string k;
+  for (int64_t d : dims) k += std::to_string(d) + ",";
+  return k;
+}
+
+std::string md_key(const memory::desc& md) {
+  const dnnl_memory_desc_t& d = md.data;
+  std::string k = std::to_string(d.ndims) + "t" + std::to_string(d.data_type) + "f" + std::to_string(d.format_kind) + "[";
+  for (int i = 0; i < d.ndims; ++i) {
+    k += std::to_string(d.dims[i]) + "/" + std::to_string(d.padded_dims[i]) + "/" +
+         std::to_string(d.padded_offsets[i]) + ",";
+  }
+  k += "]o" + std::to_string(d.offset0);
+  if (d.format_kind == dnnl_blocked) {
+    const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+    k += "s";
+    for (int i = 0; i < d.ndims; ++i) k += std::to_string(b.strides[i]) + ",";
+    k += "b";
+    for (int i = 0; i < b.inner_nblks; ++i) k += std::to_string(b.inner_blks[i]) + ":" + std::to_string(b.inner_idxs[i]) + ",";
+  }
+  k += "x" + std::to_string(d.extra.flags);
+  return k;
+}
+
+bool md_is_plain(const memory::desc& md, const Dims& dims) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.data_type != dnnl_f32 || d.offset0 != 0 || d.extra.flags != 0) return false;
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  if (b.inner_nblks != 0) return false;
+  Dims logical = dims.empty() ? Dims{1} : dims;
+  if (d.ndims != static_cast<int>(logical.size())) return false;
+  int64_t stride = 1;
+  for (int i = d.ndims - 1; i >= 0; --i) {
+    if (d.dims[i] != logical[i] || d.padded_dims[i] != logical[i]) return false;
+    if (logical[i] != 1 && b.strides[i] != stride) return false;
+    stride *= logical[i];
+  }
+  return true;
+}
+
+// ---- scratchpad and cache ---------------------------------------------------------------------------
+
+namespace {
+void* scratch_ptr = nullptr;
+size_t scratch_bytes = 0;
+}  // namespace
+
+dnnl::primitive_attr scratchpad_attr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+memory scratchpad(const memory::desc& md) {
+  size_t need = md.get_size();
+  if (need > scratch_bytes) {
+    std::free(scratch_ptr);
+    scratch_ptr = std::aligned_alloc(64, (need + 63) / 64 * 64);
+    if (scratch_ptr == nullptr) {
+      scratch_bytes = 0;
+      throw std::bad_alloc();
+    }
+    scratch_bytes = need;
+  }
+  return memory(md, engine(), scratch_ptr);
+}
+
+void scratchpad_release() {
+  std::free(scratch_ptr);
+  scratch_ptr = nullptr;
+  scratch_bytes = 0;
+}
+
+std::unordered_map<std::string, std::shared_ptr<void>>& primitive_cache() {
+  static std::unordered_map<std::string, std::shared_ptr<void>> cache;
+  return cache;
+}
+
+void run(const dnnl::primitive& p, const std::unordered_map<int, memory>& args) {
+  p.execute(stream(), args);
+  stream().wait();
+}
+
+}  // namespace v2
+
+void clear_primitive_cache() {
+  primitive_cache().clear();
+  scratchpad_release();
+}
+
+size_t primitive_cache_size() { return primitive_cache().size(); }
+
+// ---- layouts ----------------------------------------------------------------------------------------
+
+memory::desc plain_md(const Dims& dims) {
+  Dims d = dims.empty() ? Dims{1} : dims;
+  Dims strides(d.size());
+  int64_t s = 1;
+  for (size_t i = d.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= d[i];
+  }
+  return memory::desc(d, dt::f32, strides);
+}
+
+bool is_plain(const Tensor& t) { return md_is_plain(t.md, t.dims); }
+
+std::unique_ptr<Tensor> new_plain(const Dims& dims) { return std::make_unique<Tensor>(dims, plain_md(dims)); }
+
+void reorder(const memory::desc& smd, const void* src, const memory::desc& dmd, void* dst) {
+  if (smd == dmd) {
+    std::memcpy(dst, src, smd.get_size());
+    return;
+  }
+  auto prim = cached<dnnl::reorder>("reorder|" + md_key(smd) + "|" + md_key(dmd), [&] {
+    return std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(engine(), smd, engine(), dmd));
+  });
+  run(*prim, {{DNNL_ARG_FROM, mem(smd, src)}, {DNNL_ARG_TO, mem(dmd, dst)}});
+}
+
+const float* in_layout(Tensor& t, const memory::desc& md, bool adopt, TempBuf& tmp) {
+  if (t.md == md) return t.data;
+  if (md_is_plain(md, t.dims) && is_plain(t)) return t.data;  // same bytes, strides of size-1 dims differ
+  size_t bytes = md.get_size();
+  if (!adopt) {
+    float* p = tmp.reset(bytes);
+    reorder(t.md, t.data, md, p);
+    return p;
+  }
+  float* p = static_cast<float*>(pool_alloc(bytes));
+  try {
+    reorder(t.md, t.data, md, p);
+  } catch (...) {
+    pool_free(p, bytes);
+    throw;
+  }
+  t.replace(md, p, bytes);
+  return t.data;
+}
+
+const float* plain_data(Tensor& t, TempBuf& tmp) {
+  if (is_plain(t)) return t.data;
+  return in_layout(t, plain_md(t.dims), false, tmp);
+}
+
+// ---- matmul -----------------------------------------------------------------------------------------
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    std::memset(c, 0, sizeof(float) * m * n);
+    return;
+  }
+  dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, trans_a ? m : k, b,
+                              trans_b ? k : n, 0.0f, c, n);
+  if (st != dnnl_success) throw std::runtime_error("oneDNN sgemm failed (status " + std::to_string(st) + ")");
+}
+
+// ---- max pooling --------------------------------------------------------------------------------------
+
+namespace {
+
+struct PoolEntry {
+  dnnl::pooling_forward::primitive_desc fwd_pd;
+  dnnl::pooling_forward fwd;
+  bool has_bwd = false;
+  dnnl::pooling_backward::primitive_desc bwd_pd;
+  dnnl::pooling_backward bwd;
+};
+
+// oneDNN wants explicit right padding; this one makes its output size PyTorch's floor-mode size (it is
+// negative when the last rows do not fill a window, which oneDNN accepts).
+int64_t right_pad(int64_t in, int64_t out, int64_t k, int64_t s, int64_t pl) { return (out - 1) * s + k - in - pl; }
+
+}  // namespace
+
+std::unique_ptr<Tensor> maxpool_forward(Tensor& x, const PoolParams& p, std::unique_ptr<Tensor>& workspace) {
+  if (x.dims.size() != 4) throw std::invalid_argument("maxPool2d: x must be (N,C,H,W)");
+  // x is (N,C,H,W); y is (N,C,OH,OW) in the layout oneDNN picks for x's layout (nChw16c stays nChw16c).
+  const int64_t n = x.dims[0], c = x.dims[1], h = x.dims[2], w = x.dims[3];
+  const int64_t oh = (h + 2 * p.ph - p.kh) / p.sh + 1, ow = (w + 2 * p.pw - p.kw) / p.sw + 1;
+  if (oh <= 0 || ow <= 0) throw std::invalid_argument("maxPool2d: window larger than the padded input");
+  std::string key = "pool|" + md_key(x.md) + "|" + dims_key({p.kh, p.kw, p.sh, p.sw, p.ph, p.pw});
+  auto e = cached<PoolEntry>(key, [&] {
+    auto entry = std::make_shared<PoolEntry>();
+    memory::desc dst({n, c, oh, ow}, dt::f32, tag::any);
+    dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, x.md, dst,
+                                  {p.sh, p.sw}, {p.kh, p.kw}, {p.ph, p.pw},
+                                  {right_pad(h, oh, p.kh, p.sh, p.ph), right_pad(w, ow, p.kw, p.sw, p.pw)});
+    entry->fwd_pd = dnnl::pooling_forward::primitive_desc(d, scratchpad_attr(), engine());
+    entry->fwd = dnnl::pooling_forward(entry->fwd_pd);
+    return entry;
+  });
+  auto y = std::make_unique<Tensor>(Dims{n, c, oh, ow}, e->fwd_pd.dst_desc());
+  workspace = std::make_unique<Tensor>(Dims{static_cast<int64_t>(e->fwd_pd.workspace_desc().get_size())},
+                                       e->fwd_pd.workspace_desc());
+  workspace->aux = e;  // the backward needs this exact forward pd as its hint
+  run(e->fwd, {{DNNL_ARG_SRC, mem(x.md, x.data)},
+               {DNNL_ARG_DST, mem(y->md, y->data)},
+               {DNNL_ARG_WORKSPACE, mem(workspace->md, workspace->data)},
+               {DNNL_ARG_SCRATCHPAD, scratchpad(e->fwd_pd.scratchpad_desc())}});
+  return y;
+}
+
+std::unique_ptr<Tensor> maxpool_backward(Tensor& dy, Tensor& x, Tensor& workspace, const PoolParams& p) {
+  auto e = std::static_pointer_cast<PoolEntry>(workspace.aux);
+  if (!e) throw std::invalid_argument("maxPool2dBackward: the context does not come from maxPool2d");
+  // dy is (N,C,OH,OW) -> dx (N,C,H,W) in the layout x had in the forward. Only the workspace is read,
+  // x's values are not needed.
+  if (!e->has_bwd) {
+    const auto& fwd = e->fwd_pd;
+    const int64_t h = x.dims[2], w = x.dims[3], oh = dy.dims[2], ow = dy.dims[3];
+    dnnl::pooling_backward::desc d(dnnl::algorithm::pooling_max, fwd.src_desc(), fwd.dst_desc(), {p.sh, p.sw},
+                                   {p.kh, p.kw}, {p.ph, p.pw},
+                                   {right_pad(h, oh, p.kh, p.sh, p.ph), right_pad(w, ow, p.kw, p.sw, p.pw)});
+    e->bwd_pd = dnnl::pooling_backward::primitive_desc(d, scratchpad_attr(), engine(), fwd);
+    e->bwd = dnnl::pooling_backward(e->bwd_pd);
+    e->has_bwd = true;
+  }
+  TempBuf tdy;
+  const float* dyp = in_layout(dy, e->bwd_pd.diff_dst_desc(), true, tdy);
+  auto dx = std::make_unique<Tensor>(x.dims, e->bwd_pd.diff_src_desc());
+  run(e->bwd, {{DNNL_ARG_DIFF_DST, mem(e->bwd_pd.diff_dst_desc(), dyp)},
+               {DNNL_ARG_DIFF_SRC, mem(dx->md, dx->data)},
+               {DNNL_ARG_WORKSPACE, mem(workspace.md, workspace.data)},
+               {DNNL_ARG_SCRATCHPAD, scratchpad(e->bwd_pd.scratchpad_desc())}});
+  return dx;
+}
+
+// ---- ReLU -------------------------------------------------------------------------------------------
+
+namespace {
+
+struct ReluEntry {
+  dnnl::eltwise_forward::primitive_desc fwd_pd;
+  dnnl::eltwise_forward fwd;
+  bool has_bwd = false;
+  dnnl::eltwise_backward::primitive_desc bwd_pd;
+  dnnl::eltwise_backward bwd;
+};
+
+// The "use dst" flavour lets the backward read y instead of x, which is what the interface hands us.
+std::shared_ptr<ReluEntry> relu_entry(const memory::desc& md) {
+  return cached<ReluEntry>("relu|" + md_key(md), [&] {
+    auto e = std::make_shared<ReluEntry>();
+    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_relu_use_dst_for_bwd,
+                                  md, 0.0f, 0.0f);
+    e->fwd_pd = dnnl::eltwise_forward::primitive_desc(d, scratchpad_attr(), engine());
+    e->fwd = dnnl::eltwise_forward(e->fwd_pd);
+    return e;
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Tensor> relu_forward(Tensor& x) {
+  // x is any shape and layout; y gets x's layout.
+  auto e = relu_entry(x.md);
+  auto y = std::make_unique<Tensor>(x.dims, x.md);
+  run(e->fwd, {{DNNL_ARG_SRC, mem(x.md, x.data)},
+               {DNNL_ARG_DST, mem(y->md, y->data)},
+               {DNNL_ARG_SCRATCHPAD, scratchpad(e->fwd_pd.scratchpad_desc())}});
+  return y;
+}
+
+std::unique_ptr<Tensor> relu_backward(Tensor& dy, Tensor& y) {
+  // dy and y have the same logical shape; dx gets y's layout.
+  auto e = relu_entry(y.md);
+  if (!e->has_bwd) {
+    dnnl::eltwise_backward::desc d(dnnl::algorithm::eltwise_relu_use_dst_for_bwd, y.md, y.md, 0.0f, 0.0f);
+    e->bwd_pd = dnnl::eltwise_backward::primitive_desc(d, scratchpad_attr(), engine(), e->fwd_pd);
+    e->bwd = dnnl::eltwise_backward(e->bwd_pd);
+    e->has_bwd = true;
+  }
+  TempBuf tdy;
+  const float* dyp = in_layout(dy, y.md, true, tdy);
+  auto dx = std::make_unique<Tensor>(y.dims, y.md);
+  run(e->bwd, {{DNNL_ARG_DST, mem(y.md, y.data)},
+               {DNNL_ARG_DIFF_DST, mem(y.md, dyp)},
+               {DNNL_ARG_DIFF_SRC, mem(dx->md, dx->data)},
+               {DNNL_ARG_SCRATCHPAD, scratchpad(e->bwd_pd.scratchpad_desc())}});
+  return dx;
+}
+
+}  // namespace nat

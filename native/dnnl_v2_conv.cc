@@ -1,0 +1,335 @@
+// oneDNN 2.x: convolution and inner product (fully connected), forward and backward, with the layouts
+// oneDNN picks (format_tag::any). Weights arrive as OIHW / (out,in) and are adopted into the blocked layout
+// the forward wants on first use, so later steps (and the SGD update, which works on the raw bytes) find
+// them ready.
+#include "dnnl_v2_internal.h"
+
+#include <stdexcept>
+#include <vector>
+
+namespace nat {
+
+using namespace v2;
+using dnnl::algorithm;
+using dnnl::prop_kind;
+
+namespace {
+
+std::string conv_algo = "auto";
+std::string last_impl;
+
+}  // namespace
+
+namespace v2 {
+
+const std::string& conv_algorithm_setting() { return conv_algo; }
+void set_last_conv_impl(const std::string& impl) { last_impl = impl; }
+
+// Winograd F(4x4,3x3) does a 3x3 stride-1 convolution with ~2.7x fewer multiplies; "auto" lets oneDNN
+// use it where its heuristic expects a gain (large batches). Both fall back to direct when unavailable.
+std::vector<algorithm> conv_algorithms() {
+  if (conv_algo == "direct") return {algorithm::convolution_direct};
+  if (conv_algo == "winograd") return {algorithm::convolution_winograd, algorithm::convolution_direct};
+  return {algorithm::convolution_auto, algorithm::convolution_direct};
+}
+
+ConvShape conv_shape(const Dims& x, const Dims& wt, const ConvParams& p) {
+  if (x.size() != 4 || wt.size() != 4) throw std::invalid_argument("conv2d: x must be (N,C,H,W) and w (O,C,KH,KW)");
+  ConvShape s{};
+  s.n = x[0], s.c = x[1], s.h = x[2], s.w = x[3];
+  s.o = wt[0], s.kh = wt[2], s.kw = wt[3];
+  s.p = p;
+  if (wt[1] != s.c) throw std::invalid_argument("conv2d: channels of x and w differ");
+  s.oh = (s.h + 2 * p.ph - s.kh) / p.sh + 1;
+  s.ow = (s.w + 2 * p.pw - s.kw) / p.sw + 1;
+  if (s.oh <= 0 || s.ow <= 0) throw std::invalid_argument("conv2d: kernel larger than the padded input");
+  s.strides = {p.sh, p.sw};
+  s.pad_l = {p.ph, p.pw};
+  // Right padding that makes oneDNN's output size PyTorch's floor-mode size (may be negative).
+  s.pad_r = {(s.oh - 1) * p.sh + s.kh - s.h - p.ph, (s.ow - 1) * p.sw + s.kw - s.w - p.pw};
+  s.key = dims_key({s.n, s.c, s.h, s.w, s.o, s.kh, s.kw, p.sh, p.sw, p.ph, p.pw}) + conv_algo;
+  return s;
+}
+
+namespace {
+
+struct ConvMds {
+  memory::desc src, wei, bias, dst;
+};
+
+ConvMds conv_mds(const ConvShape& s) {
+  return {memory::desc({s.n, s.c, s.h, s.w}, dt::f32, tag::any), memory::desc({s.o, s.c, s.kh, s.kw}, dt::f32, tag::any),
+          memory::desc({s.o}, dt::f32, tag::x), memory::desc({s.n, s.o, s.oh, s.ow}, dt::f32, tag::any)};
+}
+
+}  // namespace
+
+std::shared_ptr<ConvFwd> make_conv_fwd(const ConvShape& s, bool bias, bool relu, const std::vector<algorithm>& algs) {
+  ConvMds m = conv_mds(s);
+  dnnl::primitive_attr attr = scratchpad_attr();
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  for (size_t i = 0; i < algs.size(); ++i) {
+    try {
+      auto d = bias ? dnnl::convolution_forward::desc(prop_kind::forward_training, algs[i], m.src, m.wei, m.bias, m.dst,
+                                                      s.strides, s.pad_l, s.pad_r)
+                    : dnnl::convolution_forward::desc(prop_kind::forward_training, algs[i], m.src, m.wei, m.dst,
+                                                      s.strides, s.pad_l, s.pad_r);
+      auto e = std::make_shared<ConvFwd>();
+      e->pd = dnnl::convolution_forward::primitive_desc(d, attr, engine());
+      e->prim = dnnl::convolution_forward(e->pd);
+      e->alg = algs[i];
+      return e;
+    } catch (const dnnl::error&) {
+      if (i + 1 == algs.size()) throw;
+    }
+  }
+  throw std::logic_error("no convolution algorithm to try");
+}
+
+void make_conv_bwd_data(ConvBwd& e, const ConvShape& s) {
+  ConvMds m = conv_mds(s);
+  algorithm algs[2] = {e.hint->alg, algorithm::convolution_direct};
+  for (int i = 0; i < 2; ++i) {
+    try {
+      dnnl::convolution_backward_data::desc d(algs[i], m.src, m.wei, m.dst, s.strides, s.pad_l, s.pad_r);
+      e.data_pd = dnnl::convolution_backward_data::primitive_desc(d, scratchpad_attr(), engine(), e.hint->pd);
+      e.data = dnnl::convolution_backward_data(e.data_pd);
+      e.has_data = true;
+      return;
+    } catch (const dnnl::error&) {
+      if (i == 1) throw;
+    }
+  }
+}
+
+std::shared_ptr<ConvBwd> make_conv_bwd(std::shared_ptr<ConvFwd> hint, const ConvShape& s, bool bias) {
+  auto e = std::make_shared<ConvBwd>();
+  e->hint = std::move(hint);
+  ConvMds m = conv_mds(s);
+  algorithm algs[2] = {e->hint->alg, algorithm::convolution_direct};
+  for (int i = 0; i < 2; ++i) {
+    try {
+      auto d = bias ? dnnl::convolution_backward_weights::desc(algs[i], m.src, m.wei, m.bias, m.dst, s.strides, s.pad_l, s.pad_r)
+                    : dnnl::convolution_backward_weights::desc(algs[i], m.src, m.wei, m.dst, s.strides, s.pad_l, s.pad_r);
+      e->weights_pd = dnnl::convolution_backward_weights::primitive_desc(d, scratchpad_attr(), engine(), e->hint->pd);
+      e->weights = dnnl::convolution_backward_weights(e->weights_pd);
+      break;
+    } catch (const dnnl::error&) {
+      if (i == 1) throw;
+    }
+  }
+  return e;
+}
+
+const float* bias_data(Tensor* b, int64_t o, TempBuf& tmp) {
+  if (b == nullptr) return nullptr;
+  if (b->numel() != o) throw std::invalid_argument("bias length differs from the number of output channels");
+  return in_layout(*b, plain_md({o}), false, tmp);
+}
+
+}  // namespace v2
+
+void set_conv_algorithm(const std::string& name) {
+  if (name != "auto" && name != "direct" && name != "winograd") {
+    throw std::invalid_argument("conv algorithm must be auto, direct or winograd, not '" + name + "'");
+  }
+  conv_algo = name;
+}
+
+std::string conv_algorithm() { return conv_algo; }
+std::string last_conv_impl() { return last_impl; }
+
+// ---- convolution --------------------------------------------------------------------------------------
+
+std::unique_ptr<Tensor> conv_forward(Tensor& x, Tensor& w, Tensor* b, const ConvParams& p, bool relu) {
+  // x is (N,C,H,W), w (O,C,KH,KW) -> y (N,O,OH,OW), all three in oneDNN's chosen layouts.
+  ConvShape s = conv_shape(x.dims, w.dims, p);
+  if (auto y = stacked_conv_forward(x, w, b, s, relu)) return y;
+  auto e = cached<ConvFwd>("conv_fwd|" + s.key + (b ? "|b" : "|") + (relu ? "r" : ""),
+                           [&] { return make_conv_fwd(s, b != nullptr, relu, conv_algorithms()); });
+  set_last_conv_impl(e->pd.impl_info_str());
+  TempBuf tx, tw, tb;
+  // Both are adopted: x is read again by the weights backward, w by the next step.
+  const float* xp = in_layout(x, e->pd.src_desc(), true, tx);
+  const float* wp = in_layout(w, e->pd.weights_desc(), true, tw);
+  const float* bp = bias_data(b, s.o, tb);
+  auto y = std::make_unique<Tensor>(Dims{s.n, s.o, s.oh, s.ow}, e->pd.dst_desc());
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mem(e->pd.src_desc(), xp)},
+                                          {DNNL_ARG_WEIGHTS, mem(e->pd.weights_desc(), wp)},
+                                          {DNNL_ARG_DST, mem(y->md, y->data)},
+                                          {DNNL_ARG_SCRATCHPAD, scratchpad(e->pd.scratchpad_desc())}};
+  if (bp != nullptr) args.emplace(DNNL_ARG_BIAS, mem(plain_md({s.o}), bp));
+  run(e->prim, args);
+  return y;
+}
+
+Grads conv_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvParams& p, bool need_dx) {
+  // dy is (N,O,OH,OW) -> dx (N,C,H,W), dw (O,C,KH,KW), db (O).
+  ConvShape s = conv_shape(x.dims, w.dims, p);
+  if (dy.dims != Dims{s.n, s.o, s.oh, s.ow}) throw std::invalid_argument("conv2dBackward: dy has the wrong shape");
+  Grads stacked;
+  if (stacked_conv_backward(dy, x, w, has_bias, s, need_dx, stacked)) return stacked;
+  auto e = cached<ConvBwd>("conv_bwd|" + s.key + (has_bias ? "|b" : "|"), [&] { return make_conv_bwd(make_conv_fwd(s, has_bias, false, conv_algorithms()), s, has_bias); });
+  Grads g;
+  // dy is adopted: the data and weights backward want the same layout (the forward's dst layout).
+  TempBuf tdy, tw, tx, tdy2;
+  if (need_dx) {
+    if (!e->has_data) make_conv_bwd_data(*e, s);
+    const auto& pd = e->data_pd;
+    const float* dyp = in_layout(dy, pd.diff_dst_desc(), true, tdy);
+    // The data backward of a direct conv wants the weights transposed-blocked: a temporary, so that w
+    // keeps the forward's layout.
+    const float* wp = in_layout(w, pd.weights_desc(), false, tw);
+    g.dx = std::make_unique<Tensor>(x.dims, pd.diff_src_desc());
+    run(e->data, {{DNNL_ARG_DIFF_DST, mem(pd.diff_dst_desc(), dyp)},
+                  {DNNL_ARG_WEIGHTS, mem(pd.weights_desc(), wp)},
+                  {DNNL_ARG_DIFF_SRC, mem(g.dx->md, g.dx->data)},
+                  {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}});
+  }
+  const auto& pd = e->weights_pd;
+  const float* dyp = in_layout(dy, pd.diff_dst_desc(), true, tdy2);
+  const float* xp = in_layout(x, pd.src_desc(), true, tx);
+  g.dw = std::make_unique<Tensor>(w.dims, pd.diff_weights_desc());
+  std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, mem(pd.diff_dst_desc(), dyp)},
+                                          {DNNL_ARG_SRC, mem(pd.src_desc(), xp)},
+                                          {DNNL_ARG_DIFF_WEIGHTS, mem(g.dw->md, g.dw->data)},
+                                          {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}};
+  if (has_bias) {
+    g.db = new_plain({s.o});
+    args.emplace(DNNL_ARG_DIFF_BIAS, mem(g.db->md, g.db->data));
+  }
+  run(e->weights, args);
+  return g;
+}
+
+// ---- inner product ------------------------------------------------------------------------------------
+
+namespace {
+
+struct IpShape {
+  int64_t n, i, o;
+  std::string key;
+};
+
+IpShape ip_shape(const Tensor& x, const Tensor& w) {
+  if (x.dims.size() != 2 || w.dims.size() != 2) throw std::invalid_argument("linear: x must be (N,I) and w (O,I)");
+  if (x.dims[1] != w.dims[1]) throw std::invalid_argument("linear: features of x and w differ");
+  return IpShape{x.dims[0], x.dims[1], w.dims[0], dims_key({x.dims[0], x.dims[1], w.dims[0]})};
+}
+
+struct IpMds {
+  memory::desc src, wei, bias, dst;
+};
+
+IpMds ip_mds(const IpShape& s) {
+  return {memory::desc({s.n, s.i}, dt::f32, tag::any), memory::desc({s.o, s.i}, dt::f32, tag::any),
+          memory::desc({s.o}, dt::f32, tag::x), memory::desc({s.n, s.o}, dt::f32, tag::any)};
+}
+
+struct IpFwd {
+  dnnl::inner_product_forward::primitive_desc pd;
+  dnnl::inner_product_forward prim;
+};
+
+std::shared_ptr<IpFwd> make_ip_fwd(const IpShape& s, bool bias, bool relu) {
+  IpMds m = ip_mds(s);
+  dnnl::primitive_attr attr = scratchpad_attr();
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  auto d = bias ? dnnl::inner_product_forward::desc(prop_kind::forward_training, m.src, m.wei, m.bias, m.dst)
+                : dnnl::inner_product_forward::desc(prop_kind::forward_training, m.src, m.wei, m.dst);
+  auto e = std::make_shared<IpFwd>();
+  e->pd = dnnl::inner_product_forward::primitive_desc(d, attr, engine());
+  e->prim = dnnl::inner_product_forward(e->pd);
+  return e;
+}
+
+struct IpBwd {
+  std::shared_ptr<IpFwd> hint;
+  bool has_data = false;
+  dnnl::inner_product_backward_data::primitive_desc data_pd;
+  dnnl::inner_product_backward_data data;
+  dnnl::inner_product_backward_weights::primitive_desc weights_pd;
+  dnnl::inner_product_backward_weights weights;
+};
+
+std::shared_ptr<IpBwd> make_ip_bwd(const IpShape& s, bool bias) {
+  auto e = std::make_shared<IpBwd>();
+  e->hint = make_ip_fwd(s, bias, false);
+  IpMds m = ip_mds(s);
+  auto d = bias ? dnnl::inner_product_backward_weights::desc(m.src, m.wei, m.bias, m.dst)
+                : dnnl::inner_product_backward_weights::desc(m.src, m.wei, m.dst);
+  e->weights_pd = dnnl::inner_product_backward_weights::primitive_desc(d, scratchpad_attr(), engine(), e->hint->pd);
+  e->weights = dnnl::inner_product_backward_weights(e->weights_pd);
+  return e;
+}
+
+}  // namespace
+
+std::unique_ptr<Tensor> linear_forward(Tensor& x, Tensor& w, Tensor* b, bool relu) {
+  // x is (N,I), w (O,I) -> y (N,O).
+  IpShape s = ip_shape(x, w);
+  auto e = cached<IpFwd>("ip_fwd|" + s.key + (b ? "|b" : "|") + (relu ? "r" : ""),
+                         [&] { return make_ip_fwd(s, b != nullptr, relu); });
+  TempBuf tx, tw, tb;
+  const float* xp = in_layout(x, e->pd.src_desc(), true, tx);
+  const float* wp = in_layout(w, e->pd.weights_desc(), true, tw);
+  const float* bp = bias_data(b, s.o, tb);
+  auto y = std::make_unique<Tensor>(Dims{s.n, s.o}, e->pd.dst_desc());
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mem(e->pd.src_desc(), xp)},
+                                          {DNNL_ARG_WEIGHTS, mem(e->pd.weights_desc(), wp)},
+                                          {DNNL_ARG_DST, mem(y->md, y->data)},
+                                          {DNNL_ARG_SCRATCHPAD, scratchpad(e->pd.scratchpad_desc())}};
+  if (bp != nullptr) args.emplace(DNNL_ARG_BIAS, mem(plain_md({s.o}), bp));
+  run(e->prim, args);
+  return y;
+}
+
+Grads linear_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, bool need_dx) {
+  // dy is (N,O) -> dx (N,I), dw (O,I), db (O).
+  IpShape s = ip_shape(x, w);
+  if (dy.dims != Dims{s.n, s.o}) throw std::invalid_argument("linearBackward: dy has the wrong shape");
+  auto e = cached<IpBwd>("ip_bwd|" + s.key + (has_bias ? "|b" : "|"), [&] { return make_ip_bwd(s, has_bias); });
+  Grads g;
+  TempBuf tdy, tw, tx, tdy2;
+  if (need_dx) {
+    if (!e->has_data) {
+      IpMds m = ip_mds(s);
+      dnnl::inner_product_backward_data::desc d(m.src, m.wei, m.dst);
+      e->data_pd = dnnl::inner_product_backward_data::primitive_desc(d, scratchpad_attr(), engine(), e->hint->pd);
+      e->data = dnnl::inner_product_backward_data(e->data_pd);
+      e->has_data = true;
+    }
+    const auto& pd = e->data_pd;
+    const float* dyp = in_layout(dy, pd.diff_dst_desc(), true, tdy);
+    const float* wp = in_layout(w, pd.weights_desc(), false, tw);
+    g.dx = std::make_unique<Tensor>(x.dims, pd.diff_src_desc());
+    run(e->data, {{DNNL_ARG_DIFF_DST, mem(pd.diff_dst_desc(), dyp)},
+                  {DNNL_ARG_WEIGHTS, mem(pd.weights_desc(), wp)},
+                  {DNNL_ARG_DIFF_SRC, mem(g.dx->md, g.dx->data)},
+                  {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}});
+  }
+  const auto& pd = e->weights_pd;
+  const float* dyp = in_layout(dy, pd.diff_dst_desc(), true, tdy2);
+  const float* xp = in_layout(x, pd.src_desc(), true, tx);
+  g.dw = std::make_unique<Tensor>(w.dims, pd.diff_weights_desc());
+  std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, mem(pd.diff_dst_desc(), dyp)},
+                                          {DNNL_ARG_SRC, mem(pd.src_desc(), xp)},
+                                          {DNNL_ARG_DIFF_WEIGHTS, mem(g.dw->md, g.dw->data)},
+                                          {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}};
+  if (has_bias) {
+    g.db = new_plain({s.o});
+    args.emplace(DNNL_ARG_DIFF_BIAS, mem(g.db->md, g.db->data));
+  }
+  run(e->weights, args);
+  return g;
+}
+
+}  // namespace nat

@@ -1,0 +1,95 @@
+// Helpers shared by the oneDNN 2.x files: the primitive cache, the user-mode scratchpad and memory
+// descriptor keys. Only dnnl_v2_*.cc include this.
+#pragma once
+
+#include "dnnl_ops.h"
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace nat::v2 {
+
+using dnnl::memory;
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+// A compact, exact description of a memory descriptor (shape, padding, blocking) for cache keys.
+std::string md_key(const memory::desc& md);
+// True when md is row-major over dims (sizes of 1 may have any stride).
+bool md_is_plain(const memory::desc& md, const Dims& dims);
+
+// Primitive attributes that hand the scratchpad to us: one shared, grow-only buffer instead of an
+// allocation inside every execution.
+dnnl::primitive_attr scratchpad_attr();
+memory scratchpad(const memory::desc& md);
+void scratchpad_release();
+
+// Primitives are created once per shape (and layout) and kept; creating a primitive descriptor costs
+// from tens of microseconds to milliseconds, executing a small op less.
+std::unordered_map<std::string, std::shared_ptr<void>>& primitive_cache();
+
+template <class T, class Make>
+std::shared_ptr<T> cached(const std::string& key, Make make) {
+  auto& cache = primitive_cache();
+  auto it = cache.find(key);
+  if (it != cache.end()) return std::static_pointer_cast<T>(it->second);
+  std::shared_ptr<T> value = make();
+  cache.emplace(key, value);
+  return value;
+}
+
+// Wraps a buffer as a oneDNN memory object (no copy, no ownership).
+inline memory mem(const memory::desc& md, const void* data) {
+  return memory(md, engine(), const_cast<void*>(data));
+}
+
+// Runs a primitive and waits (the OpenMP runtime executes synchronously anyway).
+void run(const dnnl::primitive& p, const std::unordered_map<int, memory>& args);
+
+std::string dims_key(const Dims& dims);
+
+// ---- convolution pieces shared by dnnl_v2_conv.cc and dnnl_v2_conv5.cc -----------------------------------
+
+struct ConvShape {
+  int64_t n, c, h, w, o, kh, kw, oh, ow;
+  ConvParams p;
+  memory::dims strides, pad_l, pad_r;
+  std::string key;
+};
+ConvShape conv_shape(const Dims& x, const Dims& w, const ConvParams& p);
+
+// The forward pd (also the hint every backward pd needs) and the algorithm it ended up with.
+struct ConvFwd {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+  dnnl::algorithm alg;
+};
+struct ConvBwd {
+  std::shared_ptr<ConvFwd> hint;
+  bool has_data = false;
+  dnnl::convolution_backward_data::primitive_desc data_pd;
+  dnnl::convolution_backward_data data;
+  dnnl::convolution_backward_weights::primitive_desc weights_pd;
+  dnnl::convolution_backward_weights weights;
+};
+
+const std::string& conv_algorithm_setting();
+void set_last_conv_impl(const std::string& impl);
+// Algorithms to try in order for the current setting (the last one is always direct).
+std::vector<dnnl::algorithm> conv_algorithms();
+// Primitive descriptors with format_tag::any for src, weights and dst; the first algorithm that works.
+std::shared_ptr<ConvFwd> make_conv_fwd(const ConvShape& s, bool bias, bool relu, const std::vector<dnnl::algorithm>& algs);
+std::shared_ptr<ConvBwd> make_conv_bwd(std::shared_ptr<ConvFwd> hint, const ConvShape& s, bool bias);
+void make_conv_bwd_data(ConvBwd& e, const ConvShape& s);
+// A bias as a plain (O) vector.
+const float* bias_data(Tensor* b, int64_t o, TempBuf& tmp);
+
+// ---- 5x5 (4x4..6x6) stride-1 convolutions as one stacked 3x3 Winograd convolution (dnnl_v2_conv5.cc) ----
+// Returns null when the shape does not qualify or oneDNN would not use Winograd for the stacked conv.
+std::unique_ptr<Tensor> stacked_conv_forward(Tensor& x, Tensor& w, Tensor* b, const ConvShape& s, bool relu);
+// Returns false when the shape does not qualify (the caller then runs the direct backward).
+bool stacked_conv_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvShape& s, bool need_dx, Grads& g);
+
+}  // namespace nat::v2

@@ -1,0 +1,79 @@
+// Native buffers of the alexnet-ts CPU backend. A tensor is a logical shape, a oneDNN memory descriptor
+// (its physical layout, e.g. blocked nChw16c, which the front end never sees) and bytes taken from a
+// size-keyed pool. JavaScript holds integer handles; the handle table maps them to tensors, and the
+// live counters behind memoryStats() are kept here. No oneDNN primitive is called from this file.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace nat {
+
+using Dims = std::vector<int64_t>;
+
+// ---- pooled bytes ---------------------------------------------------------------------------------
+// A training loop asks for the same sizes every step; keeping freed blocks (by exact size) avoids the
+// page faults a fresh 100 MB allocation pays on first touch. Blocks are 64-byte aligned (AVX-512 lines).
+void* pool_alloc(size_t bytes);
+void pool_free(void* p, size_t bytes);
+// Gives every cached (free) block back to the system.
+void pool_trim();
+size_t pool_cached_bytes();
+// How many blocks were ever taken from the system (not from the cache): flat across steady-state steps.
+int64_t pool_fresh_allocations();
+// Cached free bytes above this limit are released instead of kept.
+void pool_set_limit(size_t bytes);
+
+// Scratch bytes for the duration of one op; returned to the pool by the destructor.
+class TempBuf {
+ public:
+  TempBuf() = default;
+  ~TempBuf();
+  TempBuf(const TempBuf&) = delete;
+  TempBuf& operator=(const TempBuf&) = delete;
+  float* reset(size_t bytes);
+  float* data() const { return p_; }
+
+ private:
+  float* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// ---- tensors --------------------------------------------------------------------------------------
+struct Tensor {
+  Dims dims;                  // logical shape; empty for a scalar
+  dnnl::memory::desc md;      // physical layout; a scalar is described as dims {1}
+  float* data = nullptr;      // md.get_size() bytes (the element type may differ for workspaces)
+  size_t bytes = 0;
+  std::shared_ptr<void> aux;  // what a backward op needs besides the bytes, e.g. the pooling forward pd
+
+  // Allocates md.get_size() uninitialised bytes and counts the tensor as live.
+  Tensor(Dims dims, const dnnl::memory::desc& md);
+  ~Tensor();
+  Tensor(const Tensor&) = delete;
+  Tensor& operator=(const Tensor&) = delete;
+
+  int64_t numel() const;
+  // Swaps in a buffer holding the same logical values in another layout (from pool_alloc); frees the old.
+  void replace(const dnnl::memory::desc& new_md, float* new_data, size_t new_bytes);
+};
+
+int64_t numel_of(const Dims& dims);
+
+struct Stats {
+  int64_t live_buffers;
+  int64_t live_bytes;
+};
+Stats stats();
+
+// ---- handle table ---------------------------------------------------------------------------------
+// Handles are never reused, so a stale handle fails loudly instead of touching another tensor.
+int64_t put(std::unique_ptr<Tensor> t);
+Tensor& get(int64_t handle);
+void drop(int64_t handle);
+
+}  // namespace nat
