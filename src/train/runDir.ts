@@ -1,0 +1,81 @@
+// A training run's directory: config.json (every setting, backend, versions), metrics.jsonl (one line per
+// plot point), and d2l's plot of train loss, train acc and test acc against epoch as training.svg and
+// training.png, rewritten atomically at every point so a viewer can keep them open.
+import { mkdirSync, writeFileSync, appendFileSync, readFileSync, existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { ChartSpec } from "../plot/chart.js";
+import { renderPng, renderSvg, writeFileAtomic } from "../plot/render.js";
+import type { MetricPoint } from "./trainer.js";
+
+export function defaultRunDir(now = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, "0");
+  const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+  return resolve("runs", stamp);
+}
+
+export function writeConfig(runDir: string, config: Record<string, unknown>): void {
+  mkdirSync(runDir, { recursive: true });
+  writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+export function readConfig(runDir: string): Record<string, unknown> {
+  const file = join(runDir, "config.json");
+  if (!existsSync(file)) throw new Error(`${runDir} is not a run directory (no config.json)`);
+  try {
+    const value: unknown = JSON.parse(readFileSync(file, "utf8"));
+    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not a JSON object");
+    return value as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${file} is not a valid config: ${(e as Error).message}`);
+  }
+}
+
+/** d2l's Animator as a chart: x from 1 (or 0) to the number of epochs, three series. */
+export function trainingChart(points: readonly MetricPoint[], epochs: number): ChartSpec {
+  const pick = (key: "trainLoss" | "trainAcc" | "testAcc"): [number, number][] =>
+    points.filter((p) => p[key] !== undefined).map((p) => [p.x, p[key]!]);
+  return {
+    kind: "line",
+    xLabel: "epoch",
+    width: 420,
+    height: 300,
+    xRange: [Math.min(1, ...points.map((p) => p.x)), Math.max(epochs, 1)],
+    series: [
+      { name: "train loss", color: [31, 119, 180], points: pick("trainLoss"), dash: "solid" },
+      { name: "train acc", color: [191, 0, 191], points: pick("trainAcc"), dash: "dashed" },
+      { name: "test acc", color: [0, 128, 0], points: pick("testAcc"), dash: "dashdot" },
+    ],
+  };
+}
+
+export class RunDirectory {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  get metricsFile(): string {
+    return join(this.dir, "metrics.jsonl");
+  }
+
+  /** Appends one point to metrics.jsonl and redraws the plots. */
+  addPoint(point: MetricPoint, all: readonly MetricPoint[], epochs: number): void {
+    appendFileSync(this.metricsFile, `${JSON.stringify(point)}\n`);
+    this.writePlots(all, epochs);
+  }
+
+  /** Rewrites metrics.jsonl from the checkpoint's points (a crash may have left lines past it). */
+  resetMetrics(points: readonly MetricPoint[], epochs: number): void {
+    writeFileAtomic(this.metricsFile, points.map((p) => `${JSON.stringify(p)}\n`).join(""));
+    this.writePlots(points, epochs);
+  }
+
+  writePlots(points: readonly MetricPoint[], epochs: number): void {
+    const spec = trainingChart(points, epochs);
+    writeFileAtomic(join(this.dir, "training.svg"), renderSvg(spec));
+    writeFileAtomic(join(this.dir, "training.png"), renderPng(spec));
+  }
+
+  writeText(name: string, text: string): void {
+    writeFileSync(join(this.dir, name), text);
+  }
+}
