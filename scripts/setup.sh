@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Quick start, step 1: on a fresh Debian 12 machine (as root or with sudo), install everything alexnet-ts
 # needs — Debian packages (oneDNN, compiler, Fashion-MNIST), npm packages, the TypeScript build and the
-# native addon — then run the main job. `--short` runs the main job in its short form (what CI runs).
+# native addon — then run the main job: d2l's full AlexNet training (alexnet train: variant 224, 10 epochs).
+# `--short` runs the main job in its short form (what CI runs): one epoch of the 28x28 variant on a subset.
+# `--peer` also installs the PyTorch peer for side-by-side benchmarks (python3-torch, libopenblas0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 short=0
+peer=0
 for arg in "$@"; do
   case "$arg" in
     --short) short=1 ;;
-    *) echo "setup.sh: unknown argument '$arg' (only --short)" >&2; exit 2 ;;
+    --peer) peer=1 ;;
+    *) echo "setup.sh: unknown argument '$arg' (use --short, --peer)" >&2; exit 2 ;;
   esac
 done
 
@@ -17,8 +21,8 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: oneDNN for the native backend, a C++ toolchain for node-gyp, and the dataset.
-# python3-torch (the PyTorch peer for benchmarks) is optional: scripts/install-peer.sh installs it.
 packages=(libdnnl-dev g++ make python3 dataset-fashion-mnist)
+if [ "$peer" -eq 1 ]; then packages+=(python3-torch libopenblas0); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -40,9 +44,11 @@ fi
 export npm_config_nodedir="${npm_config_nodedir:-$(dirname "$(dirname "$(command -v node)")")}"
 npm ci --no-audit --no-fund
 
-# The main job.
+# The main job: d2l's train_ch6 (progress on the terminal; metrics, plots and checkpoints under runs/).
 if [ "$short" -eq 1 ]; then
   node dist/src/cli/main.js summary --variant 28
+  node dist/src/cli/main.js train --variant 28 --epochs 1 --train-limit 3000 --test-limit 1000
 else
   node dist/src/cli/main.js summary --variant 224
+  node dist/src/cli/main.js train
 fi

@@ -1,2 +1,15 @@
-// The package entry for Node.js: the core, plus the native backend registered when its addon loads.
+// The package entry for Node.js: the core, plus the native backend, registered and made the default when
+// its addon loads (`nativeBackendError` says why when it does not).
+import { registerBackend, setBackend } from "./backend/registry.js";
+import { loadNativeBackend } from "./backend/native/load.js";
+
 export * from "./core.js";
+
+const native = loadNativeBackend();
+if ("backend" in native) {
+  registerBackend(native.backend);
+  setBackend(native.backend);
+}
+
+/** Why the native backend is not in use, or null when it is the default. */
+export const nativeBackendError: string | null = "error" in native ? native.error : null;

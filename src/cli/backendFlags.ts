@@ -1,23 +1,29 @@
-// The --backend/--threads flags shared by every command that computes, and how they pick a backend.
+// The --backend/--threads flags shared by every command that computes, and how they pick a backend:
+// `auto` is native when its addon loads, else the reference backend with a one-line note saying why and
+// how to fix it; `native` fails with that reason instead.
 import type { Backend } from "../backend/backend.js";
-import { getBackend, listBackends } from "../backend/registry.js";
+import { getBackend, registerBackend } from "../backend/registry.js";
+import { loadNativeBackend } from "../backend/native/load.js";
 import { type FlagSpecs, type ParsedFlags, UsageError } from "./args.js";
 
 export const BACKEND_FLAGS: FlagSpecs = {
-  backend: { type: "string", default: "auto", help: "reference|native|auto (native when built)" },
-  threads: { type: "int", min: 1, help: "compute threads (default: all cores)" },
+  backend: { type: "string", default: "auto", choices: ["auto", "native", "reference"], help: "where to compute (auto: native when built)" },
+  threads: { type: "int", min: 1, help: "compute threads of the native backend (default: all cores)" },
 };
 
-export function selectBackend(flags: ParsedFlags): Backend {
+export function selectBackend(flags: ParsedFlags, warn: (msg: string) => void = (m) => console.error(m)): Backend {
   const name = flags.backend as string;
-  const available = listBackends();
-  if (name === "auto") return getBackend(available.includes("native") ? "native" : "reference");
-  if (!available.includes(name)) {
-    throw new UsageError(`--backend ${name} is not available here (available: ${available.join(", ")})`);
+  if (name === "reference") {
+    if (flags.threads !== undefined && flags.threads !== 1) warn("alexnet: --threads applies to the native backend; the reference backend uses 1");
+    return getBackend("reference");
   }
-  const backend = getBackend(name);
-  const threads = flags.threads as number | undefined;
-  const settable = backend as Backend & { setThreads?: (n: number) => void };
-  if (threads !== undefined) settable.setThreads?.(threads);
-  return backend;
+  const native = loadNativeBackend();
+  if ("error" in native) {
+    if (name === "native") throw new UsageError(`--backend native is unavailable: ${native.error}`);
+    warn(`alexnet: native backend unavailable, using the slow reference backend: ${native.error}`);
+    return getBackend("reference");
+  }
+  registerBackend(native.backend);
+  if (flags.threads !== undefined) native.backend.setThreads(flags.threads as number);
+  return native.backend;
 }

@@ -12,7 +12,11 @@ interface CommandEntry {
 
 const COMMANDS: CommandEntry[] = [
   { name: "summary", summary: "print each layer's output shape for a 1xCxHxW input (d2l's table)", load: async () => (await import("./summary.js")).summaryCommand },
+  { name: "train", summary: "train AlexNet on Fashion-MNIST (d2l's train_ch6), with plots, checkpoints and resume", load: async () => (await import("./train.js")).trainCommand },
+  { name: "eval", summary: "test accuracy, per-class accuracy and confusion matrix of a checkpoint", load: async () => (await import("./eval.js")).evalCommand },
+  { name: "predict", summary: "top-3 labels of images, or test images with true and predicted labels", load: async () => (await import("./predict.js")).predictCommand },
   { name: "analyze", summary: "per-layer parameters, memory and compute; which layer needs the most", load: async () => (await import("./analyze.js")).analyzeCommand },
+  { name: "bench", summary: "training and inference examples/s on random data", load: async () => (await import("./bench.js")).benchCommand },
   { name: "data", summary: "look at the Fashion-MNIST data (data show, data info)", load: async () => (await import("./data.js")).dataCommand },
 ];
 

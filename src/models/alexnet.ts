@@ -19,6 +19,9 @@ export interface AlexNetOptions {
   imageSize?: number;
   /** Dropout probability (d2l: 0.5). */
   dropout?: number;
+  /** Multiplies every channel count and hidden width (96, 256, 384, 4096) for quick experiments and tests;
+   * 1 is d2l's network. */
+  widthScale?: number;
 }
 
 /** The input shape (C, H, W) a variant is built for. */
@@ -34,23 +37,26 @@ export function alexNet(options: AlexNetOptions = {}): Sequential {
   const [inChannels, size] = alexNetInputShape(options);
   const classes = options.classes ?? 10;
   const p = options.dropout ?? 0.5;
+  const scale = options.widthScale ?? 1;
+  if (!(scale > 0)) throw new Error(`widthScale must be positive, got ${scale}`);
+  const [c1, c2, c3, fc] = [96, 256, 384, 4096].map((w) => Math.max(1, Math.round(w * scale))) as [number, number, number, number];
   const firstBlock = variant === "224"
-    ? [new Conv2d(inChannels, 96, { kernelSize: 11, stride: 4, padding: 1 }), new ReLU(), new MaxPool2d(3, { stride: 2 })]
-    : [new Conv2d(inChannels, 96, { kernelSize: 5, padding: 2 }), new ReLU(), new MaxPool2d(3, { stride: 1 })];
+    ? [new Conv2d(inChannels, c1, { kernelSize: 11, stride: 4, padding: 1 }), new ReLU(), new MaxPool2d(3, { stride: 2 })]
+    : [new Conv2d(inChannels, c1, { kernelSize: 5, padding: 2 }), new ReLU(), new MaxPool2d(3, { stride: 1 })];
   const net = new Sequential(
     ...firstBlock,
-    new Conv2d(96, 256, { kernelSize: 5, padding: 2 }), new ReLU(),
+    new Conv2d(c1, c2, { kernelSize: 5, padding: 2 }), new ReLU(),
     new MaxPool2d(3, { stride: 2 }),
-    new Conv2d(256, 384, { kernelSize: 3, padding: 1 }), new ReLU(),
-    new Conv2d(384, 384, { kernelSize: 3, padding: 1 }), new ReLU(),
-    new Conv2d(384, 256, { kernelSize: 3, padding: 1 }), new ReLU(),
+    new Conv2d(c2, c3, { kernelSize: 3, padding: 1 }), new ReLU(),
+    new Conv2d(c3, c3, { kernelSize: 3, padding: 1 }), new ReLU(),
+    new Conv2d(c3, c2, { kernelSize: 3, padding: 1 }), new ReLU(),
     new MaxPool2d(3, { stride: 2 }),
     new Flatten(),
-    new Linear(flattenWidth(variant, size), 4096), new ReLU(),
+    new Linear((flattenWidth(variant, size) / 256) * c2, fc), new ReLU(),
     new Dropout(p),
-    new Linear(4096, 4096), new ReLU(),
+    new Linear(fc, fc), new ReLU(),
     new Dropout(p),
-    new Linear(4096, classes),
+    new Linear(fc, classes),
   );
   // Fail at build time, naming the layer, if the input size cannot pass through the network.
   net.outputShape([1, inChannels, size, size]);

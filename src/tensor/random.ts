@@ -24,15 +24,16 @@ export class Rng {
     this.spare = null;
   }
 
-  /** The full state, for checkpoints. */
+  /** The full state as 6 finite numbers (JSON-safe, for checkpoints): 4 state words, whether a spare
+   * normal is held, and that spare. */
   getState(): number[] {
-    return [...this.s, this.spare === null ? NaN : this.spare];
+    return [...this.s, this.spare === null ? 0 : 1, this.spare ?? 0];
   }
 
   setState(state: readonly number[]): void {
-    if (state.length !== 5) throw new Error("RNG state must have 5 numbers");
+    if (state.length !== 6 || !state.every((v) => Number.isFinite(v))) throw new Error("RNG state must be 6 finite numbers");
     for (let i = 0; i < 4; i++) this.s[i] = state[i]! >>> 0;
-    this.spare = Number.isNaN(state[4]) ? null : state[4]!;
+    this.spare = state[4] ? state[5]! : null;
   }
 
   nextU32(): number {

@@ -1,0 +1,54 @@
+// `alexnet eval --checkpoint PATH`: test accuracy, per-class accuracy and the confusion matrix (a table,
+// and a PNG heatmap).
+import { writeFileSync } from "node:fs";
+import { DataLoader } from "../data/loader.js";
+import { loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
+import { confusionMatrix, confusionPng, confusionTable } from "../train/confusion.js";
+import { loadModel } from "../train/model.js";
+import { type Command, type FlagSpecs, parseArgs, usage, UsageError } from "./args.js";
+import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+
+const FLAGS: FlagSpecs = {
+  checkpoint: { type: "string", help: "run directory, checkpoint directory or model.safetensors" },
+  "data-dir": { type: "string", help: "directory with the four Fashion-MNIST files" },
+  "test-limit": { type: "int", min: 1, help: "use only the first N test examples" },
+  "batch-size": { type: "int", min: 1, default: 256, help: "evaluation batch size" },
+  out: { type: "string", default: "confusion.png", help: "PNG file for the confusion matrix" },
+  ...BACKEND_FLAGS,
+  help: { type: "boolean", help: "show this help" },
+};
+
+export const evalCommand: Command = {
+  name: "eval",
+  summary: "test accuracy, per-class accuracy and confusion matrix of a checkpoint",
+  async run(argv) {
+    const { flags } = parseArgs(argv, FLAGS);
+    if (flags.help) {
+      console.log(usage("eval", "--checkpoint PATH [flags]", FLAGS));
+      return 0;
+    }
+    const path = flags.checkpoint as string | undefined;
+    if (!path) throw new UsageError("--checkpoint PATH is required");
+    const backend = selectBackend(flags);
+    const log = (m: string): void => console.error(m);
+    const { net, variant, classes, source } = loadModel(path, backend, log);
+    const test = await loadFashionMnist("test", { dataDir: flags["data-dir"] as string | undefined, log });
+    const loader = new DataLoader(test, {
+      batchSize: flags["batch-size"] as number, shuffle: false, resize: variant === "224" ? 224 : undefined,
+      limit: flags["test-limit"] as number | undefined,
+    });
+    try {
+      const c = await confusionMatrix(net, loader, backend, classes);
+      const labels = classes === TEXT_LABELS.length ? TEXT_LABELS : Array.from({ length: classes }, (_, i) => `class ${i}`);
+      console.log(`${source} (AlexNet variant ${variant}) on ${c.total} test examples, ${backend.describe()}`);
+      console.log(`test acc ${c.accuracy.toFixed(3)}\n`);
+      for (const line of confusionTable(c, labels)) console.log(line);
+      writeFileSync(flags.out as string, confusionPng(c, labels));
+      console.log(`\nconfusion matrix written to ${flags.out}`);
+      return 0;
+    } finally {
+      await loader.close();
+      net.dispose();
+    }
+  },
+};

@@ -1,0 +1,83 @@
+// `alexnet predict --checkpoint PATH IMAGE...`: top-3 labels with probabilities for PNG/JPEG files of any
+// size (grey, resized as in training); `--from-test N` draws N test images with true and predicted labels
+// (d2l's predict_ch3).
+import { writeFileSync } from "node:fs";
+import { loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
+import { DataLoader } from "../data/loader.js";
+import { imageGrid } from "../data/grid.js";
+import { encodePng } from "../data/png.js";
+import { loadImageForModel } from "../data/decode/index.js";
+import type { Sequential } from "../nn/sequential.js";
+import type { Backend } from "../backend/backend.js";
+import { noGrad } from "../tensor/autograd.js";
+import { tidy } from "../tensor/scope.js";
+import { tensor } from "../tensor/tensor.js";
+import { argmaxRows } from "../train/trainer.js";
+import { loadModel } from "../train/model.js";
+import { type Command, type FlagSpecs, parseArgs, usage, UsageError } from "./args.js";
+import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+
+const FLAGS: FlagSpecs = {
+  checkpoint: { type: "string", help: "run directory, checkpoint directory or model.safetensors" },
+  "from-test": { type: "int", min: 1, help: "predict the first N test images and draw them with true/predicted labels" },
+  out: { type: "string", default: "predictions.png", help: "PNG file for --from-test" },
+  "data-dir": { type: "string", help: "directory with the four Fashion-MNIST files" },
+  top: { type: "int", min: 1, default: 3, help: "how many labels to print per image" },
+  ...BACKEND_FLAGS,
+  help: { type: "boolean", help: "show this help" },
+};
+
+/** Softmax probabilities of each row of logits computed on `images` (N, 1, H, W). */
+function probabilities(net: Sequential, images: Float32Array, shape: number[], backend: Backend): Float32Array[] {
+  const logits = tidy(() => noGrad(() => net.call(tensor(images, { shape, backend })).toFloat32Array()));
+  const k = logits.length / shape[0]!;
+  return Array.from({ length: shape[0]! }, (_, i) => {
+    const row = logits.subarray(i * k, (i + 1) * k);
+    const max = Math.max(...row);
+    const e = row.map((v) => Math.exp(v - max));
+    const sum = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / sum);
+  });
+}
+
+export const predictCommand: Command = {
+  name: "predict",
+  summary: "top-3 labels for images, or a grid of test images with true and predicted labels",
+  async run(argv) {
+    const { flags, positional } = parseArgs(argv, FLAGS);
+    if (flags.help) {
+      console.log(usage("predict", "--checkpoint PATH [IMAGE...] [flags]", FLAGS));
+      return 0;
+    }
+    const path = flags.checkpoint as string | undefined;
+    if (!path) throw new UsageError("--checkpoint PATH is required");
+    const fromTest = flags["from-test"] as number | undefined;
+    if (!fromTest && positional.length === 0) throw new UsageError("give image files (PNG or JPEG) or --from-test N");
+    const backend = selectBackend(flags);
+    const { net, variant, classes } = loadModel(path, backend, (m) => console.error(m));
+    const size = variant === "224" ? 224 : 28;
+    const labels = classes === TEXT_LABELS.length ? TEXT_LABELS : Array.from({ length: classes }, (_, i) => `class ${i}`);
+    try {
+      for (const file of positional) {
+        const [p] = probabilities(net, loadImageForModel(file, size), [1, 1, size, size], backend);
+        const top = [...p!.keys()].sort((a, b) => p![b]! - p![a]!).slice(0, flags.top as number);
+        console.log(`${file}: ${top.map((j) => `${labels[j]} ${(p![j]! * 100).toFixed(1)}%`).join(", ")}`);
+      }
+      if (fromTest) {
+        const test = await loadFashionMnist("test", { dataDir: flags["data-dir"] as string | undefined });
+        const n = Math.min(fromTest, test.count, 1000);
+        const loader = new DataLoader(test, { batchSize: n, shuffle: false, limit: n, resize: size === 224 ? 224 : undefined, worker: false });
+        const batch = loader.batchSync(0, 0);
+        const probs = probabilities(net, batch.images, [...batch.shape], backend);
+        const predicted = argmaxRows(Float32Array.from(probs.flatMap((p) => [...p])), n, classes);
+        const titles = Array.from({ length: n }, (_, i) => `${labels[batch.labels[i]!]}\n${labels[predicted[i]!]}`);
+        const correct = predicted.reduce((c, p, i) => c + (p === batch.labels[i] ? 1 : 0), 0);
+        writeFileSync(flags.out as string, encodePng(imageGrid(test.images, n, test.rows, test.cols, titles)));
+        console.log(`${correct}/${n} correct; ${flags.out} shows each image with its true label above the predicted one`);
+      }
+      return 0;
+    } finally {
+      net.dispose();
+    }
+  },
+};

@@ -1,0 +1,182 @@
+// `alexnet train`: d2l's train_ch6 on Fashion-MNIST with d2l's defaults (variant 224, 10 epochs, lr 0.01,
+// batch 128, plain SGD, Xavier-uniform init), live progress, metrics and plots in a run directory,
+// atomic checkpoints, resume, and a clean stop on Ctrl-C or a diverging loss.
+import { alexNet, ALEXNET_VARIANTS, type AlexNetVariant } from "../models/alexnet.js";
+import { DataLoader } from "../data/loader.js";
+import { loadFashionMnist } from "../data/fashionMnist.js";
+import { Conv2d, Linear, type Sequential, init } from "../nn/index.js";
+import { SGD } from "../optim/sgd.js";
+import { manualSeed } from "../tensor/random.js";
+import { DivergedError, finalLines, initialTrainState, trainCh6, type TrainState } from "../train/trainer.js";
+import { Progress } from "../train/progress.js";
+import { RunDirectory, defaultRunDir, readConfig, writeConfig } from "../train/runDir.js";
+import { checkWritable, readLatestCheckpoint, writeCheckpoint } from "../train/checkpoint.js";
+import { restoreTraining, snapshot } from "../train/snapshot.js";
+import { type Command, type FlagSpecs, type ParsedFlags, parseArgs, usage, UsageError } from "./args.js";
+import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+
+export const TRAIN_FLAGS: FlagSpecs = {
+  variant: { type: "string", choices: ALEXNET_VARIANTS, default: "224", help: "224 (Fashion-MNIST resized, d2l) or 28 (no resize)" },
+  epochs: { type: "int", min: 1, default: 10, help: "epochs" },
+  lr: { type: "number", min: 0, default: 0.01, help: "learning rate" },
+  "batch-size": { type: "int", min: 1, default: 128, help: "batch size" },
+  momentum: { type: "number", min: 0, default: 0, help: "SGD momentum" },
+  "weight-decay": { type: "number", min: 0, default: 0, help: "SGD weight decay" },
+  seed: { type: "int", min: 0, default: 0, help: "seed of initialisation, shuffling and dropout" },
+  "width-scale": { type: "number", default: 1, help: "multiply all channel and hidden widths (quick experiments; 1 is d2l's)" },
+  "train-limit": { type: "int", min: 1, help: "use only the first N training examples" },
+  "test-limit": { type: "int", min: 1, help: "use only the first N test examples" },
+  "data-dir": { type: "string", help: "directory with the four Fashion-MNIST files" },
+  "run-dir": { type: "string", help: "where to write metrics, plots and checkpoints (default runs/<date-time>)" },
+  resume: { type: "string", help: "continue the run in this directory from its last complete checkpoint" },
+  "checkpoint-every": { type: "int", min: 1, help: "also checkpoint every N steps (default: each epoch end)" },
+  plain: { type: "boolean", help: "plain progress lines even on a terminal" },
+  ...BACKEND_FLAGS,
+  help: { type: "boolean", help: "show this help" },
+};
+
+/** The settings that define a run (stored in config.json; a resumed run takes them from there). */
+interface RunSettings {
+  variant: AlexNetVariant;
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  momentum: number;
+  weightDecay: number;
+  seed: number;
+  widthScale: number;
+  trainLimit: number | null;
+  testLimit: number | null;
+}
+
+function settingsFromFlags(flags: ParsedFlags): RunSettings {
+  return {
+    variant: flags.variant as AlexNetVariant,
+    epochs: flags.epochs as number,
+    lr: flags.lr as number,
+    batchSize: flags["batch-size"] as number,
+    momentum: flags.momentum as number,
+    weightDecay: flags["weight-decay"] as number,
+    seed: flags.seed as number,
+    widthScale: flags["width-scale"] as number,
+    trainLimit: (flags["train-limit"] as number | undefined) ?? null,
+    testLimit: (flags["test-limit"] as number | undefined) ?? null,
+  };
+}
+
+/** A resumed run keeps its settings; only --epochs may extend it. Other run-defining flags are an error. */
+function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<string, unknown>): RunSettings {
+  const settings = saved.settings as RunSettings | undefined;
+  if (!settings || typeof settings !== "object") throw new Error("config.json has no settings");
+  const given = argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!);
+  const conflicting = given.filter((f) => !["resume", "epochs", "backend", "threads", "data-dir", "plain", "checkpoint-every"].includes(f));
+  if (conflicting.length) throw new UsageError(`--resume continues a run with its own settings; drop --${conflicting.join(", --")}`);
+  return { ...settings, epochs: given.includes("epochs") ? (flags.epochs as number) : settings.epochs };
+}
+
+function xavierInit(net: Sequential): void {
+  net.apply((m) => {
+    if (m instanceof Conv2d || m instanceof Linear) init.xavierUniform_(m.weight);
+  });
+}
+
+export const trainCommand: Command = {
+  name: "train",
+  summary: "train AlexNet on Fashion-MNIST as d2l's train_ch6 (progress, plots, checkpoints, resume)",
+  async run(argv) {
+    const { flags, positional } = parseArgs(argv, TRAIN_FLAGS);
+    if (flags.help) {
+      console.log(usage("train", "[flags]", TRAIN_FLAGS));
+      return 0;
+    }
+    if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
+    const resumeDir = flags.resume as string | undefined;
+    const saved = resumeDir ? readConfig(resumeDir) : null;
+    const settings = saved ? settingsForResume(argv, flags, saved) : settingsFromFlags(flags);
+    const runDir = resumeDir ?? (flags["run-dir"] as string | undefined) ?? defaultRunDir();
+    checkWritable(runDir);
+    const backend = selectBackend(flags);
+    const log = (msg: string): void => console.error(msg);
+
+    // Data: the loaders draw batches in a worker thread; the 224 variant resizes each batch there.
+    const dataOpts = { dataDir: flags["data-dir"] as string | undefined, log };
+    const [trainSet, testSet] = [await loadFashionMnist("train", dataOpts), await loadFashionMnist("test", dataOpts)];
+    const resize = settings.variant === "224" ? 224 : undefined;
+    const trainLoader = new DataLoader(trainSet, { batchSize: settings.batchSize, shuffle: true, seed: settings.seed, resize, limit: settings.trainLimit ?? undefined });
+    const testLoader = new DataLoader(testSet, { batchSize: settings.batchSize, shuffle: false, resize, limit: settings.testLimit ?? undefined });
+
+    manualSeed(settings.seed);
+    if (!(settings.widthScale > 0)) throw new UsageError(`--width-scale must be positive (got ${settings.widthScale})`);
+    const net = alexNet({ variant: settings.variant, widthScale: settings.widthScale }).to(backend);
+    xavierInit(net);
+    const optimizer = new SGD(net.parameters(), { lr: settings.lr, momentum: settings.momentum, weightDecay: settings.weightDecay });
+    const run = new RunDirectory(runDir);
+    let state: TrainState = initialTrainState();
+    if (resumeDir) {
+      const ckpt = readLatestCheckpoint(runDir, log);
+      if (ckpt) {
+        state = restoreTraining(net, optimizer, ckpt.data);
+        log(`resuming ${runDir} from ${ckpt.dir}: epoch ${state.epoch + 1}, batch ${state.batch}, step ${state.step}`);
+      } else log(`no complete checkpoint in ${runDir}: starting it from the beginning`);
+      run.resetMetrics(state.points, settings.epochs);
+    }
+    writeConfig(runDir, {
+      settings,
+      backend: backend.describe(),
+      versions: { node: process.versions.node, alexnetTs: "0.1.0", ...(backend.name === "native" ? { onednn: backend.describe() } : {}) },
+      data: { train: trainSet.source, test: testSet.source, trainExamples: trainLoader.size, testExamples: testLoader.size },
+      started: saved?.started ?? new Date().toISOString(),
+    });
+
+    console.log(`training AlexNet (variant ${settings.variant}) on ${trainLoader.size} examples, testing on ${testLoader.size}, ` +
+      `${settings.epochs} epochs, lr ${settings.lr}, batch ${settings.batchSize}, on ${backend.describe()}; run directory ${runDir}`);
+    const progress = new Progress({ stream: process.stderr, epochs: settings.epochs, plain: flags.plain === true });
+    let interrupted: string | null = null;
+    const onSignal = (sig: string) => () => {
+      interrupted = sig;
+    };
+    const handlers = { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM") };
+    process.on("SIGINT", handlers.SIGINT);
+    process.on("SIGTERM", handlers.SIGTERM);
+    const every = flags["checkpoint-every"] as number | undefined;
+    const save = (s: TrainState): void => {
+      writeCheckpoint(runDir, s.step, snapshot(net, optimizer, s));
+    };
+    try {
+      const result = await trainCh6(net, {
+        epochs: settings.epochs, backend, trainLoader, testLoader, optimizer,
+        hooks: {
+          onStep: (info, s) => {
+            progress.step(info);
+            if (every && s.step % every === 0) save(s);
+          },
+          onPoint: (point, s) => run.addPoint(point, s.points, settings.epochs),
+          onEpochEnd: (s) => {
+            progress.line(`epoch ${s.epoch}/${settings.epochs}: test acc ${s.lastTestAcc!.toFixed(3)}`);
+            save(s);
+          },
+          shouldStop: () => interrupted !== null,
+        },
+      }, state);
+      if (!result.completed) {
+        save(result.state);
+        progress.line(`${interrupted}: stopped after step ${result.state.step}; checkpoint saved. Continue with: alexnet train --resume ${runDir}`);
+        return 130;
+      }
+      for (const line of finalLines(result, backend.describe())) console.log(line);
+      return 0;
+    } catch (e) {
+      if (e instanceof DivergedError) {
+        progress.line(`alexnet train: ${e.message}`);
+        return 1;
+      }
+      throw e;
+    } finally {
+      process.off("SIGINT", handlers.SIGINT);
+      process.off("SIGTERM", handlers.SIGTERM);
+      await Promise.all([trainLoader.close(), testLoader.close()]);
+      optimizer.dispose();
+      net.dispose();
+    }
+  },
+};
