@@ -83,11 +83,17 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
 
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   nat::Stats s = nat::stats();
-  Napi::Array a = Napi::Array::New(info.Env(), 3);
+  Napi::Array a = Napi::Array::New(info.Env(), 4);
   a.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(s.live_buffers)));
   a.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(s.live_bytes)));
   a.Set(2u, Napi::Number::New(info.Env(), static_cast<double>(nat::pool_cached_bytes())));
+  a.Set(3u, Napi::Number::New(info.Env(), static_cast<double>(s.peak_bytes)));
   return a;
+}
+
+Napi::Value ResetPeak(const Napi::CallbackInfo& info) {
+  nat::reset_peak();
+  return info.Env().Undefined();
 }
 
 Napi::Value IsPlain(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), nat::is_plain(tensor_arg(info, 0))); }
@@ -379,6 +385,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT(Read);
   EXPORT(Dispose);
   EXPORT(Stats);
+  EXPORT(ResetPeak);
   EXPORT(IsPlain);
   EXPORT(Trim);
   EXPORT(SetPoolLimit);

@@ -1,6 +1,7 @@
 // Pool, tensor lifetime and handle table of the native backend (see tensor.h).
 #include "tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <stdexcept>
@@ -18,6 +19,7 @@ size_t cache_limit = size_t(2) << 30;  // 2 GiB; ALEXNET_NATIVE_POOL_MB override
 
 int64_t live_buffers = 0;
 int64_t live_bytes = 0;
+int64_t peak_bytes = 0;
 
 std::unordered_map<int64_t, std::unique_ptr<Tensor>> table;
 int64_t next_handle = 1;
@@ -93,6 +95,7 @@ Tensor::Tensor(Dims d, const dnnl::memory::desc& m) : dims(std::move(d)), md(m) 
   data = static_cast<float*>(pool_alloc(bytes));
   live_buffers += 1;
   live_bytes += static_cast<int64_t>(bytes);
+  peak_bytes = std::max(peak_bytes, live_bytes);
 }
 
 Tensor::~Tensor() {
@@ -106,12 +109,15 @@ int64_t Tensor::numel() const { return numel_of(dims); }
 void Tensor::replace(const dnnl::memory::desc& new_md, float* new_data, size_t new_bytes) {
   pool_free(data, bytes);
   live_bytes += static_cast<int64_t>(new_bytes) - static_cast<int64_t>(bytes);
+  peak_bytes = std::max(peak_bytes, live_bytes);
   md = new_md;
   data = new_data;
   bytes = new_bytes;
 }
 
-Stats stats() { return Stats{live_buffers, live_bytes}; }
+Stats stats() { return Stats{live_buffers, live_bytes, peak_bytes}; }
+
+void reset_peak() { peak_bytes = live_bytes; }
 
 int64_t put(std::unique_ptr<Tensor> t) {
   int64_t h = next_handle++;

@@ -67,8 +67,11 @@ int64_t numel_of(const Dims& dims);
 struct Stats {
   int64_t live_buffers;
   int64_t live_bytes;
+  // Highest live_bytes since start or reset_peak() (tensors only; oneDNN's scratchpad is not counted).
+  int64_t peak_bytes;
 };
 Stats stats();
+void reset_peak();
 
 // ---- handle table ---------------------------------------------------------------------------------
 // Handles are never reused, so a stale handle fails loudly instead of touching another tensor.

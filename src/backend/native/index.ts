@@ -15,7 +15,8 @@ export interface NativeAddon {
   Read(h: number, out: Float32Array): void;
   Dispose(h: number): void;
   /** [live buffers, live bytes, bytes cached in the pool] */
-  Stats(): [number, number, number];
+  Stats(): [number, number, number, number];
+  ResetPeak(): void;
   IsPlain(h: number): boolean;
   Trim(): void;
   SetPoolLimit(bytes: number): void;
@@ -245,8 +246,12 @@ export class NativeBackend implements Backend {
   }
 
   memoryStats(): MemoryStats {
-    const [liveBuffers, liveBytes] = this.addon.Stats();
-    return { liveBuffers, liveBytes };
+    const [liveBuffers, liveBytes, , peakBytes] = this.addon.Stats();
+    return { liveBuffers, liveBytes, peakBytes };
+  }
+
+  resetPeak(): void {
+    this.addon.ResetPeak();
   }
 
   // ---- layer ops ----------------------------------------------------------------------------------
