@@ -114,6 +114,12 @@ export function countCorrect(logits: Tensor, labels: Int32Array): number {
   return predicted.reduce((n, p, i) => n + (p === labels[i] ? 1 : 0), 0);
 }
 
+/** Lets signals and timers run between steps. The loader worker's replies arrive as a stream of messages that
+ * Node drains, with their promise continuations, in one go: without this, a Ctrl-C would wait for the epoch's end. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** d2l's evaluate_accuracy_gpu: accuracy over a whole loader in evaluation mode, without a graph. */
 export async function evaluateAccuracy(net: Sequential, loader: DataLoader, backend: Backend,
   onBatch?: (done: number, total: number) => void): Promise<number> {
@@ -127,6 +133,7 @@ export async function evaluateAccuracy(net: Sequential, loader: DataLoader, back
       correct += tidy(() => noGrad(() => countCorrect(net.call(batchTensor(batch, backend)), batch.labels)));
       n += batch.labels.length;
       onBatch?.(++done, loader.numBatches);
+      await yieldToEventLoop();
     }
   } finally {
     net.train(wasTraining);
@@ -180,6 +187,7 @@ export async function trainCh6(net: Sequential, options: TrainOptions, state: Tr
       // After the point: a checkpoint taken in onStep must include it.
       hooks.onStep?.({ epoch: state.epoch, batch: i, numBatches, batchSize: trainLoader.batchSize, trainLoss: sumLoss / count, trainAcc: sumCorrect / count,
         examplesPerSec: (count - epochStart) / Math.max(epochSeconds, 1e-9) }, state);
+      await yieldToEventLoop();
       if (hooks.shouldStop?.(state)) {
         stopped = true;
         break;
