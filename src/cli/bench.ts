@@ -1,8 +1,7 @@
 // `alexnet bench`: training and inference throughput of AlexNet on random data (timed like d2l: data
 // loading excluded), median over timed steps after warm-up, with the effective GFLOP/s from the analysis.
-import { alexNet, alexNetInputShape, ALEXNET_VARIANTS, type AlexNetVariant } from "../models/alexnet.js";
+import { alexNet, alexNetInputShape, ALEXNET_VARIANTS, initWeights, type AlexNetVariant } from "../models/alexnet.js";
 import { analyzeNetwork } from "../analysis/analyze.js";
-import { Conv2d, Linear, init } from "../nn/index.js";
 import { SGD } from "../optim/sgd.js";
 import { noGrad } from "../tensor/autograd.js";
 import { rand } from "../tensor/creation.js";
@@ -56,9 +55,7 @@ export const benchCommand: Command = {
     const backend = selectBackend(flags);
     manualSeed(0);
     const net = alexNet({ variant }).to(backend);
-    net.apply((m) => {
-      if (m instanceof Conv2d || m instanceof Linear) init.xavierUniform_(m.weight);
-    });
+    initWeights(net);
     const shape = [batch, ...alexNetInputShape({ variant })];
     const stats = analyzeNetwork(net, shape);
     const rng = new Rng(1);

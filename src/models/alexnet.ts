@@ -4,7 +4,7 @@
 // The rest is shared: conv 96->256 k5 p2, pool, three 3x3 convs (384, 384, 256), pool, flatten (6400),
 // Linear 6400-4096-4096-classes with ReLU and Dropout(0.5).
 import { windowOutSize } from "../backend/backend.js";
-import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential } from "../nn/index.js";
+import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential, init, type Module } from "../nn/index.js";
 
 export type AlexNetVariant = "224" | "28";
 export const ALEXNET_VARIANTS: readonly AlexNetVariant[] = ["224", "28"];
@@ -70,4 +70,12 @@ function flattenWidth(variant: AlexNetVariant, size: number): number {
   let h = variant === "224" ? windowOutSize(windowOutSize(size, 11, 4, 1), 3, 2, 0) : windowOutSize(size, 3, 1, 0);
   h = windowOutSize(windowOutSize(h, 3, 2, 0), 3, 2, 0);
   return h >= 1 ? 256 * h * h : 6400;
+}
+
+/** d2l's init_weights for train_ch6: Xavier-uniform on every Conv2d and Linear weight (biases keep
+ * PyTorch's default initialisation). */
+export function initWeights(net: Module): void {
+  net.apply((m) => {
+    if (m instanceof Conv2d || m instanceof Linear) init.xavierUniform_(m.weight);
+  });
 }

@@ -8,19 +8,32 @@ export class Rng {
   private s = new Uint32Array(4);
   private spare: number | null = null;
 
-  constructor(seed = 0) {
-    this.seed(seed);
+  /** With `stream`, an independent sequence per (seed, stream) pair (the data loader's epochs). */
+  constructor(seed = 0, stream?: number) {
+    if (stream === undefined) this.seed(seed);
+    else this.seedStream(seed, stream);
   }
 
   seed(seed: number): void {
-    let z = seed >>> 0;
+    this.fill(seed >>> 0);
+  }
+
+  /** Seeds from a 53-bit integer and a stream number, both hashed (MurmurHash3's fmix32) into the start. */
+  seedStream(seed: number, stream: number): void {
+    const lo = seed >>> 0;
+    const hi = Math.floor(seed / 2 ** 32) >>> 0;
+    this.fill(fmix32(lo ^ fmix32(hi + 0x632be5ab) ^ fmix32((stream >>> 0) + 0x1b873593)));
+  }
+
+  /** splitmix-style state fill: a Weyl sequence of the golden ratio, each word finalised with fmix32. */
+  private fill(start: number): void {
+    let z = start;
     for (let i = 0; i < 4; i++) {
       z = (z + 0x9e3779b9) >>> 0;
-      let t = z;
-      t = Math.imul(t ^ (t >>> 16), 0x85ebca6b);
-      t = Math.imul(t ^ (t >>> 13), 0xc2b2ae35);
-      this.s[i] = (t ^ (t >>> 16)) >>> 0;
+      this.s[i] = fmix32(z);
     }
+    // the all-zero state is the one xoshiro cannot leave
+    if ((this.s[0]! | this.s[1]! | this.s[2]! | this.s[3]!) === 0) this.s[0] = 1;
     this.spare = null;
   }
 
@@ -49,6 +62,15 @@ export class Rng {
     return result;
   }
 
+  /** A uniform integer in [0, n), n <= 2^32, by rejection sampling (no modulo bias). */
+  below(n: number): number {
+    const limit = 2 ** 32 - (2 ** 32 % n);
+    for (;;) {
+      const x = this.nextU32();
+      if (x < limit) return x % n;
+    }
+  }
+
   /** Uniform in [0, 1) with 32 bits of randomness. */
   uniform(): number {
     return this.nextU32() / 4294967296;
@@ -68,6 +90,12 @@ export class Rng {
     this.spare = r * Math.sin(2 * Math.PI * v);
     return r * Math.cos(2 * Math.PI * v);
   }
+}
+
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 function rotl(x: number, k: number): number {
