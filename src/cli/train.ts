@@ -1,10 +1,9 @@
 // `alexnet train`: d2l's train_ch6 on Fashion-MNIST with d2l's defaults (variant 224, 10 epochs, lr 0.01,
 // batch 128, plain SGD, Xavier-uniform init), live progress, metrics and plots in a run directory,
 // atomic checkpoints, resume, and a clean stop on Ctrl-C or a diverging loss.
-import { alexNet, ALEXNET_VARIANTS, type AlexNetVariant } from "../models/alexnet.js";
+import { alexNet, ALEXNET_VARIANTS, initWeights, type AlexNetVariant } from "../models/alexnet.js";
 import { DataLoader } from "../data/loader.js";
-import { loadFashionMnist } from "../data/fashionMnist.js";
-import { Conv2d, Linear, type Sequential, init } from "../nn/index.js";
+import { describeSource, loadFashionMnist } from "../data/fashionMnist.js";
 import { SGD } from "../optim/sgd.js";
 import { manualSeed } from "../tensor/random.js";
 import { DivergedError, finalLines, initialTrainState, trainCh6, type TrainState } from "../train/trainer.js";
@@ -64,20 +63,37 @@ function settingsFromFlags(flags: ParsedFlags): RunSettings {
   };
 }
 
+/** config.json is outside data (hand-edited, truncated, from another version): each saved setting must pass
+ * the same checks as its flag, so a damaged file is one clear line, never a run on strings or NaN. */
+function checkSavedSettings(settings: RunSettings): void {
+  const keys: [keyof RunSettings, string][] = [
+    ["variant", "variant"], ["epochs", "epochs"], ["lr", "lr"], ["batchSize", "batch-size"], ["momentum", "momentum"],
+    ["weightDecay", "weight-decay"], ["seed", "seed"], ["widthScale", "width-scale"], ["trainLimit", "train-limit"], ["testLimit", "test-limit"],
+  ];
+  for (const [key, flag] of keys) {
+    const v: unknown = settings[key];
+    const spec = TRAIN_FLAGS[flag]!;
+    const bad = (what: string): Error => new Error(`config.json: settings.${key} ${what} (got ${JSON.stringify(v) ?? String(v)})`);
+    if (v === null && (key === "trainLimit" || key === "testLimit")) continue;
+    if (spec.type === "string") {
+      if (typeof v !== "string" || (spec.choices && !spec.choices.includes(v))) throw bad(`must be one of ${spec.choices?.join(", ")}`);
+      continue;
+    }
+    if (typeof v !== "number" || !Number.isFinite(v)) throw bad("must be a number");
+    if (spec.type === "int" && !Number.isSafeInteger(v)) throw bad("must be a whole number");
+    if (spec.min !== undefined && v < spec.min) throw bad(`must be at least ${spec.min}`);
+  }
+}
+
 /** A resumed run keeps its settings; only --epochs may extend it. Other run-defining flags are an error. */
 function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<string, unknown>): RunSettings {
   const settings = saved.settings as RunSettings | undefined;
-  if (!settings || typeof settings !== "object") throw new Error("config.json has no settings");
+  if (!settings || typeof settings !== "object" || Array.isArray(settings)) throw new Error("config.json has no settings");
+  checkSavedSettings(settings);
   const given = argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!);
   const conflicting = given.filter((f) => !["resume", "epochs", "backend", "threads", "data-dir", "plain", "checkpoint-every"].includes(f));
   if (conflicting.length) throw new UsageError(`--resume continues a run with its own settings; drop --${conflicting.join(", --")}`);
   return { ...settings, epochs: given.includes("epochs") ? (flags.epochs as number) : settings.epochs };
-}
-
-function xavierInit(net: Sequential): void {
-  net.apply((m) => {
-    if (m instanceof Conv2d || m instanceof Linear) init.xavierUniform_(m.weight);
-  });
 }
 
 export const trainCommand: Command = {
@@ -108,7 +124,7 @@ export const trainCommand: Command = {
     manualSeed(settings.seed);
     if (!(settings.widthScale > 0)) throw new UsageError(`--width-scale must be positive (got ${settings.widthScale})`);
     const net = alexNet({ variant: settings.variant, widthScale: settings.widthScale }).to(backend);
-    xavierInit(net);
+    initWeights(net);
     const optimizer = new SGD(net.parameters(), { lr: settings.lr, momentum: settings.momentum, weightDecay: settings.weightDecay });
     const run = new RunDirectory(runDir);
     let state: TrainState = initialTrainState();
@@ -129,7 +145,7 @@ export const trainCommand: Command = {
     });
 
     console.log(`training AlexNet (variant ${settings.variant}) on ${trainLoader.size} examples, testing on ${testLoader.size}, ` +
-      `${settings.epochs} epochs, lr ${settings.lr}, batch ${settings.batchSize}, on ${backend.describe()}; run directory ${runDir}`);
+      `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}, on ${backend.describe()}; data from ${describeSource(trainSet)}; run directory ${runDir}`);
     const progress = new Progress({ stream: process.stderr, epochs: settings.epochs, plain: flags.plain === true });
     let interrupted: string | null = null;
     const onSignal = (sig: string) => () => {

@@ -38,17 +38,26 @@ export function restoreTraining(net: Sequential, optimizer: SGD, data: Checkpoin
     optimizer.velocity.set(p, keep(tensor(buf.data, { shape: buf.shape, backend, dtype: p.dtype })));
   }
   const s = data.state;
+  const state = validateState(s);
   optimizer.stepCount = typeof s.optimizerSteps === "number" ? s.optimizerSteps : 0;
-  return validateState(s);
+  return state;
 }
 
 function validateState(s: Record<string, unknown>): TrainState {
-  const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+  // state.json is read back from disk: every number must be finite (a file may say 1e400, which JSON.parse
+  // reads as Infinity) and every plot point an object with a finite x, or the resumed run would carry
+  // garbage into its metrics, plots and timer.
+  const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+  const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
   const isNums = (v: unknown, n?: number): v is number[] =>
-    Array.isArray(v) && (n === undefined || v.length === n) && v.every((x) => typeof x === "number");
-  if (!isInt(s.epoch) || !isInt(s.batch) || !isInt(s.step) || !isNums(s.metric, 3) || typeof s.timerSum !== "number" ||
-    !Array.isArray(s.points) || !isNums(s.rng, 6) || !(s.lastTestAcc === null || typeof s.lastTestAcc === "number")) {
-    throw new Error("checkpoint training state is malformed (epoch, batch, step, metric, timerSum, points, rng, lastTestAcc)");
+    Array.isArray(v) && (n === undefined || v.length === n) && v.every(isNum);
+  const isPoint = (p: unknown): boolean => typeof p === "object" && p !== null && !Array.isArray(p) &&
+    isNum((p as Record<string, unknown>).x) &&
+    ["trainLoss", "trainAcc", "testAcc"].every((k) => (p as Record<string, unknown>)[k] === undefined || isNum((p as Record<string, unknown>)[k]));
+  if (!isInt(s.epoch) || !isInt(s.batch) || !isInt(s.step) || !isNums(s.metric, 3) || !isNum(s.timerSum) || s.timerSum < 0 ||
+    !Array.isArray(s.points) || !s.points.every(isPoint) || !isNums(s.rng, 6) || !(s.lastTestAcc === null || isNum(s.lastTestAcc)) ||
+    !(s.optimizerSteps === undefined || isInt(s.optimizerSteps))) {
+    throw new Error("checkpoint training state is malformed (epoch, batch, step, metric, timerSum, points, rng, lastTestAcc, optimizerSteps)");
   }
   const rng = s.rng as number[];
   return {
