@@ -58,6 +58,16 @@ describe("alexnet train (native backend)", { skip }, () => {
     const pr = alexnet(["predict", "--checkpoint", dir, "--from-test", "8", "--out", join(work, "pred.png")]);
     assert.equal(pr.code, 0, pr.stderr);
     assert.match(pr.stdout, /\d\/8 correct/);
+    // Image files of any size and format: grey, resized to the model's input, top-3 labels.
+    const images = ["adobe_ycc.jpg", "custom_411.jpg"].map((f) => fileURLToPath(new URL(`../../test/fixtures/images/${f}`, import.meta.url)));
+    const files = alexnet(["predict", "--checkpoint", join(dir, "model.safetensors"), ...images]);
+    assert.equal(files.code, 0, files.stderr);
+    const predictions = files.stdout.trim().split("\n");
+    assert.equal(predictions.length, 2);
+    for (const line of predictions) assert.match(line, /\.jpg: [a-z -]+ \d+\.\d%, [a-z -]+ \d+\.\d%, [a-z -]+ \d+\.\d%$/);
+    const bad = alexnet(["predict", "--checkpoint", dir, CLI]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /supported formats: PNG, JPEG/);
   });
 
   it("a run killed after a checkpoint and resumed ends with the uninterrupted run's weights", async () => {
@@ -90,6 +100,21 @@ describe("alexnet train (native backend)", { skip }, () => {
     for (const [name, t] of a) assert.deepEqual(b.get(name)!.data, t.data, `${name} differs after resume`);
     const metrics = (d: string): string => readFileSync(join(d, "metrics.jsonl"), "utf8");
     assert.equal(metrics(killed), metrics(straight));
+
+    // Ctrl-C: the run saves a checkpoint at the step it is on, says how to continue, and exits 130.
+    const interrupted = join(work, "interrupted");
+    const run = spawn(process.execPath, [CLI, "train", ...args, "--run-dir", interrupted], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    run.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (/batch 3\/10/.test(stderr) && !run.killed) run.kill("SIGINT");
+    });
+    const code = await new Promise<number | null>((resolve) => run.on("exit", (c) => resolve(c)));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /SIGINT: stopped after step \d+; checkpoint saved\. Continue with: alexnet train --resume /);
+    assert.equal(alexnet(["train", "--resume", interrupted, "--plain"]).code, 0);
+    const c = decodeSafetensors(new Uint8Array(readFileSync(join(interrupted, "model.safetensors"))), "c").tensors;
+    for (const [name, t] of a) assert.deepEqual(c.get(name)!.data, t.data, `${name} differs after Ctrl-C and resume`);
   });
 
   it("a diverging loss stops with the step, the value and a hint", () => {

@@ -8,6 +8,7 @@ import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from "../src/nn/
 import { SGD } from "../src/optim/sgd.js";
 import { crossEntropy } from "../src/tensor/functional.js";
 import { tidy } from "../src/tensor/scope.js";
+import { noGrad } from "../src/tensor/autograd.js";
 import { TEST_BACKENDS, assertClose, fromFixture, readFixture, type FixtureArray } from "./helpers.js";
 
 interface TrainFixture {
@@ -63,6 +64,10 @@ for (const { backend, dtypes } of TEST_BACKENDS) {
         const during = backend.memoryStats();
         // What remains between steps: parameters, their gradients and momentum buffers (3 per parameter).
         assert.equal(during.liveBuffers - before.liveBuffers, 3 * net.parameters().length);
+        // Evaluation (no graph) leaves nothing behind either.
+        net.eval();
+        tidy(() => noGrad(() => net.call(fromFixture(fx.batches[0]!.x, backend, dtype)).dataSync()));
+        assert.equal(backend.memoryStats().liveBuffers, during.liveBuffers);
         opt.dispose();
         net.dispose();
         const after = backend.memoryStats();
