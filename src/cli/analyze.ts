@@ -36,7 +36,6 @@ function parseInput(raw: string | undefined, variant: AlexNetVariant): [number, 
 
 export const analyzeCommand: Command = {
   name: "analyze",
-  summary: "per-layer parameters, memory and compute; which layer needs the most of each",
   async run(argv) {
     const { flags } = parseArgs(argv, FLAGS);
     if (flags.help) {

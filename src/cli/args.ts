@@ -102,9 +102,9 @@ export function usage(command: string, synopsis: string, specs: FlagSpecs): stri
   return lines.join("\n");
 }
 
-/** A CLI subcommand: parse its own argv, return the process exit code. */
+/** A CLI subcommand: parse its own argv, return the process exit code (its one-line summary is in main.ts's
+ * command table, which lists commands without loading them). */
 export interface Command {
   name: string;
-  summary: string;
   run(argv: string[]): Promise<number>;
 }

@@ -40,7 +40,6 @@ function timeSteps(warmup: number, steps: number, step: () => void): number[] {
 
 export const benchCommand: Command = {
   name: "bench",
-  summary: "training and inference examples/s on random data (data loading excluded)",
   async run(argv) {
     const { flags } = parseArgs(argv, FLAGS);
     if (flags.help) {

@@ -110,7 +110,6 @@ async function download(argv: string[]): Promise<number> {
 
 export const dataCommand: Command = {
   name: "data",
-  summary: "inspect the Fashion-MNIST data (data show | info | download)",
   async run(argv: string[]): Promise<number> {
     const [sub, ...rest] = argv;
     if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {

@@ -20,7 +20,6 @@ const FLAGS: FlagSpecs = {
 
 export const evalCommand: Command = {
   name: "eval",
-  summary: "test accuracy, per-class accuracy and confusion matrix of a checkpoint",
   async run(argv) {
     const { flags } = parseArgs(argv, FLAGS);
     if (flags.help) {

@@ -42,7 +42,6 @@ function probabilities(net: Sequential, images: Float32Array, shape: number[], b
 
 export const predictCommand: Command = {
   name: "predict",
-  summary: "top-3 labels for images, or a grid of test images with true and predicted labels",
   async run(argv) {
     const { flags, positional } = parseArgs(argv, FLAGS);
     if (flags.help) {
@@ -69,7 +68,7 @@ export const predictCommand: Command = {
         const loader = new DataLoader(test, { batchSize: n, shuffle: false, limit: n, resize: size === 224 ? 224 : undefined, worker: false });
         const batch = loader.batchSync(0, 0);
         const probs = probabilities(net, batch.images, [...batch.shape], backend);
-        const predicted = argmaxRows(Float32Array.from(probs.flatMap((p) => [...p])), n, classes);
+        const predicted = probs.map((p) => argmaxRows(p, 1, classes)[0]!);
         const titles = Array.from({ length: n }, (_, i) => `${labels[batch.labels[i]!]}\n${labels[predicted[i]!]}`);
         const correct = predicted.reduce((c, p, i) => c + (p === batch.labels[i] ? 1 : 0), 0);
         writeFileSync(flags.out as string, encodePng(imageGrid(test.images, n, test.rows, test.cols, titles)));

@@ -14,7 +14,6 @@ const FLAGS: FlagSpecs = {
 
 export const summaryCommand: Command = {
   name: "summary",
-  summary: "print each layer's output shape for a 1xCxHxW input (d2l's table)",
   async run(argv) {
     const { flags } = parseArgs(argv, FLAGS);
     if (flags.help) {

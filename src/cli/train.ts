@@ -98,7 +98,6 @@ function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<str
 
 export const trainCommand: Command = {
   name: "train",
-  summary: "train AlexNet on Fashion-MNIST as d2l's train_ch6 (progress, plots, checkpoints, resume)",
   async run(argv) {
     const { flags, positional } = parseArgs(argv, TRAIN_FLAGS);
     if (flags.help) {

@@ -79,12 +79,6 @@ export abstract class Module {
     return this._params.get(name) ?? null;
   }
 
-  /** Replaces one of this module's own parameters (used by loadStateDict and init functions). */
-  setParameter(name: string, value: Tensor): void {
-    if (!this._params.has(name)) throw new Error(`${this.toString()} has no parameter '${name}'`);
-    this.registerParameter(name, value);
-  }
-
   /** Every module, this one first, then children depth first. */
   modules(): Module[] {
     return [this, ...this.children().flatMap((m) => m.modules())];

@@ -1,7 +1,7 @@
 // A training run's directory: config.json (every setting, backend, versions), metrics.jsonl (one line per
 // plot point), and d2l's plot of train loss, train acc and test acc against epoch as training.svg and
 // training.png, rewritten atomically at every point so a viewer can keep them open.
-import { mkdirSync, writeFileSync, appendFileSync, readFileSync, existsSync } from "node:fs";
+import { mkdirSync, appendFileSync, readFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ChartSpec } from "../plot/chart.js";
 import { renderPng, renderSvg, writeFileAtomic } from "../plot/render.js";
@@ -73,9 +73,5 @@ export class RunDirectory {
     const spec = trainingChart(points, epochs);
     writeFileAtomic(join(this.dir, "training.svg"), renderSvg(spec));
     writeFileAtomic(join(this.dir, "training.png"), renderPng(spec));
-  }
-
-  writeText(name: string, text: string): void {
-    writeFileSync(join(this.dir, name), text);
   }
 }
