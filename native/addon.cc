@@ -4,6 +4,7 @@
 #include <napi.h>
 #include <omp.h>
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -126,12 +127,24 @@ Napi::Value SetConvAlgorithm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setPrecision("fp32" | "bf16")
+Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name == "fp32") nat::set_precision(nat::Precision::F32);
+  else if (name == "bf16") nat::set_precision(nat::Precision::Bf16);
+  else throw std::invalid_argument("precision must be fp32 or bf16, not '" + name + "'");
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   const dnnl_version_t* v = dnnl_version();
   o.Set("onednn", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
   o.Set("convAlgorithm", nat::conv_algorithm());
+  o.Set("precision", nat::precision() == nat::Precision::Bf16 ? "bf16" : "fp32");
+  o.Set("cpuIsa", nat::cpu_isa());
+  o.Set("bf16", nat::bf16_support());
   o.Set("lastConvImpl", nat::last_conv_impl());
   o.Set("threads", omp_get_max_threads());
   o.Set("cachedPrimitives", static_cast<double>(nat::primitive_cache_size()));
@@ -205,27 +218,34 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
                                                      bool_arg(info, 3), bool_arg(info, 4)));
 }
 
-// dropout(x, p, seed): the mask is a function of the row-major index, so x is read row-major. The
-// backward is the same call on dy.
+// dropout(x, p, seed): the mask is a function of the row-major index, so x is read row-major, in its own
+// element type (bf16 activations stay bf16). The backward is the same call on dy.
 Napi::Value Dropout(const Napi::CallbackInfo& info) {
   Tensor& x = tensor_arg(info, 0);
+  const double p = num_arg(info, 1);
+  const auto seed = static_cast<uint32_t>(int_arg(info, 2));
   TempBuf tmp;
+  if (x.dtype() == dnnl::memory::data_type::bf16) {
+    const auto md = nat::plain_md(x.dims, x.dtype());
+    const void* xp = nat::in_layout(x, md, false, tmp);
+    auto y = std::make_unique<Tensor>(x.dims, md);
+    nat::dropout_bf16(static_cast<const uint16_t*>(xp), reinterpret_cast<uint16_t*>(y->data), x.numel(), p, seed);
+    return handle_value(info.Env(), std::move(y));
+  }
   const float* xp = nat::plain_data(x, tmp);
   auto y = nat::new_plain(x.dims);
-  nat::dropout(xp, y->data, x.numel(), num_arg(info, 1), static_cast<uint32_t>(int_arg(info, 2)));
+  nat::dropout(xp, y->data, x.numel(), p, seed);
   return handle_value(info.Env(), std::move(y));
 }
 
-// reshape(x, shape): a row-major copy under the new shape (blocked layouts cannot be reinterpreted).
+// reshape(x, shape): a row-major copy under the new shape (blocked layouts cannot be reinterpreted), in
+// x's element type.
 Napi::Value Reshape(const Napi::CallbackInfo& info) {
   Tensor& x = tensor_arg(info, 0);
   Dims dims = dims_arg(info, 1);
   if (nat::numel_of(dims) != x.numel()) throw std::invalid_argument("reshape: element count differs");
-  auto y = nat::new_plain(dims);
-  if (x.numel() > 0) {
-    if (nat::is_plain(x)) std::memcpy(y->data, x.data, y->bytes);
-    else nat::reorder(x.md, x.data, nat::plain_md(x.dims), y->data);
-  }
+  auto y = std::make_unique<Tensor>(dims, nat::plain_md(dims, x.dtype()));
+  if (x.numel() > 0) nat::reorder(x.md, x.data, nat::plain_md(x.dims, x.dtype()), y->data);
   return handle_value(info.Env(), std::move(y));
 }
 
@@ -271,11 +291,18 @@ Napi::Value SgdUpdate(const Napi::CallbackInfo& info) {
   if (grad.dims != param.dims || (vel != nullptr && vel->dims != param.dims)) {
     throw std::invalid_argument("sgdUpdate: param, grad and velocity shapes differ");
   }
+  // A parameter still in row-major layout (mixed precision: the layers read bf16 casts of it, never it)
+  // takes its gradient's layout once, so that later updates need no conversion.
+  if (nat::precision() == nat::Precision::Bf16 && nat::is_plain(param) && grad.dtype() == param.dtype() && !nat::is_plain(grad)) {
+    TempBuf unused;
+    nat::in_layout(param, grad.md, true, unused);
+  }
   TempBuf tg, tv;
   const float* gp = nat::in_layout(grad, param.md, false, tg);
   float* vp = nullptr;
   if (vel != nullptr && s.momentum != 0) vp = const_cast<float*>(nat::in_layout(*vel, param.md, true, tv));
   nat::sgd_update(param.data, gp, vp, static_cast<int64_t>(param.bytes / sizeof(float)), s, bool_arg(info, 8));
+  param.version += 1;
   return info.Env().Undefined();
 }
 
@@ -361,10 +388,31 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 
 // ---- registration ---------------------------------------------------------------------------------------
 
-// Every entry point: under the lock, with C++ and oneDNN errors turned into JS exceptions.
-template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+// Seconds spent per kind of op since start (reorders counted apart, as "conversion"), for the time
+// shares `alexnet bench` reports. Two clock reads per call: ~50 ns against ops of 0.1-500 ms.
+enum Kind { kConv, kPool, kLinear, kRelu, kDropout, kLoss, kSgd, kOther, kKinds };
+const char* const kKindNames[kKinds] = {"conv", "pool", "linear", "relu", "dropout", "loss", "sgd", "other"};
+double kind_seconds[kKinds] = {};
+
+Napi::Value OpSeconds(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  for (int k = 0; k < kKinds; ++k) o.Set(kKindNames[k], kind_seconds[k]);
+  o.Set("conversion", nat::conversion_seconds());
+  return o;
+}
+
+// Every entry point: under the lock, timed, with C++ and oneDNN errors turned into JS exceptions.
+template <Napi::Value (*F)(const Napi::CallbackInfo&), Kind K>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
   std::lock_guard<std::mutex> lock(global_lock);
+  struct Timer {
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    double conv0 = nat::conversion_seconds();
+    ~Timer() {
+      const double all = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      kind_seconds[K] += all - (nat::conversion_seconds() - conv0);
+    }
+  } timer;
   try {
     return F(info);
   } catch (const Napi::Error&) {
@@ -378,7 +426,8 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
   }
 }
 
-#define EXPORT(name) exports.Set(#name, Napi::Function::New<guarded<name>>(env, #name))
+#define EXPORT_AS(name, kind) exports.Set(#name, Napi::Function::New<guarded<name, kind>>(env, #name))
+#define EXPORT(name) EXPORT_AS(name, kOther)
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT(Create);
@@ -392,20 +441,22 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT(SetThreads);
   EXPORT(Threads);
   EXPORT(SetConvAlgorithm);
+  EXPORT(SetPrecision);
   EXPORT(Info);
-  EXPORT(Conv2d);
-  EXPORT(Conv2dBackward);
-  EXPORT(MaxPool2d);
-  EXPORT(MaxPool2dBackward);
-  EXPORT(Relu);
-  EXPORT(ReluBackward);
-  EXPORT(Linear);
-  EXPORT(LinearBackward);
-  EXPORT(Dropout);
+  EXPORT(OpSeconds);
+  EXPORT_AS(Conv2d, kConv);
+  EXPORT_AS(Conv2dBackward, kConv);
+  EXPORT_AS(MaxPool2d, kPool);
+  EXPORT_AS(MaxPool2dBackward, kPool);
+  EXPORT_AS(Relu, kRelu);
+  EXPORT_AS(ReluBackward, kRelu);
+  EXPORT_AS(Linear, kLinear);
+  EXPORT_AS(LinearBackward, kLinear);
+  EXPORT_AS(Dropout, kDropout);
   EXPORT(Reshape);
-  EXPORT(CrossEntropy);
-  EXPORT(CrossEntropyBackward);
-  EXPORT(SgdUpdate);
+  EXPORT_AS(CrossEntropy, kLoss);
+  EXPORT_AS(CrossEntropyBackward, kLoss);
+  EXPORT_AS(SgdUpdate, kSgd);
   EXPORT(Binary);
   EXPORT(Unary);
   EXPORT(Affine);

@@ -3,6 +3,8 @@
 // to the last bit where the operations are the same.
 #include "cpu_ops.h"
 
+#include <cstring>
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -62,6 +64,35 @@ void dropout(const float* x, float* y, int64_t count, double p, uint32_t seed) {
 #pragma omp parallel for schedule(static) if (count >= kParallelMin)
   for (int64_t i = 0; i < count; ++i) {
     y[i] = dropout_uniform(seed, static_cast<uint64_t>(i)) >= p ? x[i] * scale : x[i] * 0.0f;
+  }
+}
+
+namespace {
+
+float bf16_to_float(uint16_t b) {
+  uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// Round to nearest even, as oneDNN's conversions do; NaN stays NaN.
+uint16_t float_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+}  // namespace
+
+void dropout_bf16(const uint16_t* x, uint16_t* y, int64_t count, double p, uint32_t seed) {
+  const float scale = p < 1 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
+#pragma omp parallel for schedule(static) if (count >= kParallelMin)
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = bf16_to_float(x[i]);
+    y[i] = float_to_bf16(dropout_uniform(seed, static_cast<uint64_t>(i)) >= p ? v * scale : v * 0.0f);
   }
 }
 

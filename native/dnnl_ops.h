@@ -18,8 +18,8 @@ namespace nat {
 // ---- engine, layouts, reorders (dnnl_v2_common.cc) ---------------------------------------------------
 dnnl::engine& engine();
 dnnl::stream& stream();
-// Row-major fp32 descriptor of a logical shape (a scalar is {1}).
-dnnl::memory::desc plain_md(const Dims& dims);
+// Row-major descriptor of a logical shape (a scalar is {1}).
+dnnl::memory::desc plain_md(const Dims& dims, dnnl::memory::data_type type = dnnl::memory::data_type::f32);
 bool is_plain(const Tensor& t);
 // Copies src (layout smd) to dst (layout dmd); both describe the same logical tensor.
 void reorder(const dnnl::memory::desc& smd, const void* src, const dnnl::memory::desc& dmd, void* dst);
@@ -38,6 +38,24 @@ void set_conv_algorithm(const std::string& name);
 std::string conv_algorithm();
 // Which implementation oneDNN picked for the last conv forward, e.g. "jit_wino_4x3:avx512_core".
 std::string last_conv_impl();
+
+// ---- precision (dnnl_v2_common.cc) ------------------------------------------------------------------
+// Mixed precision as PyTorch's CPU autocast: in Bf16 mode convolutions and inner products read bf16
+// activations and bf16 copies of the fp32 master weights, accumulate in fp32 and write bf16 activations;
+// weight and bias gradients come out fp32 for the SGD update. Pooling, ReLU and dropout keep whatever
+// type their input has; loss, softmax and everything element-wise read fp32.
+enum class Precision { F32, Bf16 };
+void set_precision(Precision p);
+Precision precision();
+// The instruction set oneDNN dispatches to, e.g. "avx512_core_bf16", "avx512_core_amx", "avx2".
+std::string cpu_isa();
+// How bf16 runs here: "native" (AVX512-BF16 or AMX instructions), "emulated" (AVX-512 without them:
+// oneDNN converts in software, slower than fp32) or "unsupported" (no bf16 kernels for this CPU).
+std::string bf16_support();
+
+// Seconds spent in reorders (layout and type conversions) since the process started; the addon's op
+// timers subtract it from the op that asked for the conversion.
+double conversion_seconds();
 
 // ---- matmul (dnnl_v2_common.cc): op(a) (M,K) @ op(b) (K,N) -> c (M,N), row-major; op transposes -----
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c);

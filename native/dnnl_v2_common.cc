@@ -2,6 +2,7 @@
 // ReLU and sgemm. Convolution and inner product are in dnnl_v2_conv.cc.
 #include "dnnl_v2_internal.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -119,7 +120,7 @@ size_t primitive_cache_size() { return primitive_cache().size(); }
 
 // ---- layouts ----------------------------------------------------------------------------------------
 
-memory::desc plain_md(const Dims& dims) {
+memory::desc plain_md(const Dims& dims, dt type) {
   Dims d = dims.empty() ? Dims{1} : dims;
   Dims strides(d.size());
   int64_t s = 1;
@@ -127,14 +128,25 @@ memory::desc plain_md(const Dims& dims) {
     strides[i] = s;
     s *= d[i];
   }
-  return memory::desc(d, dt::f32, strides);
+  return memory::desc(d, type, strides);
 }
 
 bool is_plain(const Tensor& t) { return md_is_plain(t.md, t.dims); }
 
 std::unique_ptr<Tensor> new_plain(const Dims& dims) { return std::make_unique<Tensor>(dims, plain_md(dims)); }
 
+namespace {
+double reorder_seconds = 0;
+}  // namespace
+
+double conversion_seconds() { return reorder_seconds; }
+
 void reorder(const memory::desc& smd, const void* src, const memory::desc& dmd, void* dst) {
+  const auto t0 = std::chrono::steady_clock::now();
+  struct Timer {
+    std::chrono::steady_clock::time_point t0;
+    ~Timer() { reorder_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+  } timer{t0};
   if (smd == dmd) {
     std::memcpy(dst, src, smd.get_size());
     return;
@@ -169,6 +181,69 @@ const float* plain_data(Tensor& t, TempBuf& tmp) {
   if (is_plain(t)) return t.data;
   return in_layout(t, plain_md(t.dims), false, tmp);
 }
+
+// ---- precision ------------------------------------------------------------------------------------
+
+namespace {
+Precision current_precision = Precision::F32;
+}  // namespace
+
+void set_precision(Precision p) { current_precision = p; }
+Precision precision() { return current_precision; }
+
+std::string cpu_isa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "unknown";
+  }
+}
+
+std::string bf16_support() {
+  const std::string isa = cpu_isa();
+  if (isa == "avx512_core_bf16" || isa == "avx512_core_amx") return "native";
+  // oneDNN 2.6 has bf16 convolution kernels for AVX-512 CPUs only (emulating the bf16 dot product);
+  // below that only its reference loops remain, hundreds of times slower than fp32.
+  if (isa == "avx512_core" || isa == "avx512_core_vnni") return "emulated";
+  return "unsupported";
+}
+
+namespace v2 {
+
+dt compute_dt() { return current_precision == Precision::Bf16 ? dt::bf16 : dt::f32; }
+std::string precision_key() { return current_precision == Precision::Bf16 ? "|bf16" : "|f32"; }
+
+const void* weights_in(Tensor& w, const memory::desc& md, bool adopt, TempBuf& tmp) {
+  if (md.data_type() == w.dtype()) return in_layout(w, md, adopt, tmp);
+  for (Tensor::Cast& c : w.casts) {
+    if (c.copy->md != md) continue;
+    if (c.version != w.version) {
+      reorder(w.md, w.data, md, c.copy->data);
+      c.version = w.version;
+    }
+    return c.copy->data;
+  }
+  auto copy = std::make_unique<Tensor>(w.dims, md);
+  reorder(w.md, w.data, md, copy->data);
+  w.casts.push_back(Tensor::Cast{std::move(copy), w.version});
+  return w.casts.back().copy->data;
+}
+
+const void* activation_in(Tensor& x, const memory::desc& md, TempBuf& tmp) {
+  // bf16 -> f32 is exact, so widening may be adopted too; narrowing would round the caller's values.
+  const bool lossless = md.data_type() == x.dtype() || (x.dtype() == dt::bf16 && md.data_type() == dt::f32);
+  return in_layout(x, md, lossless, tmp);
+}
+
+}  // namespace v2
 
 // ---- matmul -----------------------------------------------------------------------------------------
 
@@ -210,7 +285,7 @@ std::unique_ptr<Tensor> maxpool_forward(Tensor& x, const PoolParams& p, std::uni
   std::string key = "pool|" + md_key(x.md) + "|" + dims_key({p.kh, p.kw, p.sh, p.sw, p.ph, p.pw});
   auto e = cached<PoolEntry>(key, [&] {
     auto entry = std::make_shared<PoolEntry>();
-    memory::desc dst({n, c, oh, ow}, dt::f32, tag::any);
+    memory::desc dst({n, c, oh, ow}, x.dtype(), tag::any);
     dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, x.md, dst,
                                   {p.sh, p.sw}, {p.kh, p.kw}, {p.ph, p.pw},
                                   {right_pad(h, oh, p.kh, p.sh, p.ph), right_pad(w, ow, p.kw, p.sw, p.pw)});

@@ -50,15 +50,31 @@ void run(const dnnl::primitive& p, const std::unordered_map<int, memory>& args);
 
 std::string dims_key(const Dims& dims);
 
+// The element type convolutions and inner products compute in (f32, or bf16 in mixed precision), and
+// the suffix that keeps their cached primitives apart.
+dt compute_dt();
+std::string precision_key();
+// A weight tensor's values in layout (and type) md for the duration of an op. Same type: as in_layout.
+// Another type: a cast kept on the tensor and remade only after the tensor was updated.
+const void* weights_in(Tensor& w, const memory::desc& md, bool adopt, TempBuf& tmp);
+// An activation's values in md: adopted when the conversion loses nothing (a layout change, or bf16 to
+// f32), since the backward reads the tensor again; a temporary when it would round (f32 to bf16), so the
+// caller's tensor keeps its precision.
+const void* activation_in(Tensor& x, const memory::desc& md, TempBuf& tmp);
+
 // ---- convolution pieces shared by dnnl_v2_conv.cc and dnnl_v2_conv5.cc -----------------------------------
 
 struct ConvShape {
   int64_t n, c, h, w, o, kh, kw, oh, ow;
   ConvParams p;
   memory::dims strides, pad_l, pad_r;
+  dt act;  // the type this layer computes in (its activations and weights; gradients of weights are f32)
   std::string key;
 };
+// An fp32 shape; in mixed precision conv_forward/backward retype it with conv_type().
 ConvShape conv_shape(const Dims& x, const Dims& w, const ConvParams& p);
+// The type a layer computes in under the current precision (see dnnl_v2_conv.cc for the choice).
+ConvShape with_conv_type(ConvShape s);
 
 // The forward pd (also the hint every backward pd needs) and the algorithm it ended up with.
 struct ConvFwd {
@@ -77,8 +93,8 @@ struct ConvBwd {
 
 const std::string& conv_algorithm_setting();
 void set_last_conv_impl(const std::string& impl);
-// Algorithms to try in order for the current setting (the last one is always direct).
-std::vector<dnnl::algorithm> conv_algorithms();
+// Algorithms to try in order for the current setting and a layer's type (the last one is always direct).
+std::vector<dnnl::algorithm> conv_algorithms(dt act);
 // Primitive descriptors with format_tag::any for src, weights and dst; the first algorithm that works.
 std::shared_ptr<ConvFwd> make_conv_fwd(const ConvShape& s, bool bias, bool relu, const std::vector<dnnl::algorithm>& algs);
 std::shared_ptr<ConvBwd> make_conv_bwd(std::shared_ptr<ConvFwd> hint, const ConvShape& s, bool bias);

@@ -50,6 +50,15 @@ struct Tensor {
   float* data = nullptr;      // md.get_size() bytes (the element type may differ for workspaces)
   size_t bytes = 0;
   std::shared_ptr<void> aux;  // what a backward op needs besides the bytes, e.g. the pooling forward pd
+  // Bumped by every in-place write (the SGD update); a cast made from an older version is stale.
+  uint64_t version = 0;
+  // Copies of these values in other layouts or element types (bf16 weights for the forward and for the
+  // data backward), each remade at most once per version: converted once per step, not once per use.
+  struct Cast {
+    std::unique_ptr<Tensor> copy;
+    uint64_t version;
+  };
+  std::vector<Cast> casts;
 
   // Allocates md.get_size() uninitialised bytes and counts the tensor as live.
   Tensor(Dims dims, const dnnl::memory::desc& md);
@@ -58,6 +67,7 @@ struct Tensor {
   Tensor& operator=(const Tensor&) = delete;
 
   int64_t numel() const;
+  dnnl::memory::data_type dtype() const { return md.data_type(); }
   // Swaps in a buffer holding the same logical values in another layout (from pool_alloc); frees the old.
   void replace(const dnnl::memory::desc& new_md, float* new_data, size_t new_bytes);
 };

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { readFixture } from "./helpers.js";
+import { nativeBackend, readFixture } from "./helpers.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const table = readFixture<Record<string, { table: { type: string; shape: number[] }[] }>>("alexnet.json");
@@ -47,5 +47,50 @@ describe("alexnet CLI", () => {
     assert.equal(h.code, 0);
     assert.match(h.stdout, /usage: alexnet summary/);
     assert.match(h.stdout, /--variant 224\|28/);
+  });
+});
+
+describe("alexnet bench", { skip: nativeBackend ? false : "the native backend is not built here (CI requires it)" }, () => {
+  it("--precision both reports each precision's speed, TFLOP/s and where the time goes", () => {
+    const small = ["--variant", "28", "--batch-size", "4", "--steps", "1", "--warmup", "0", "--backend", "native"];
+    const j = alexnet("bench", ...small, "--precision", "both", "--json");
+    assert.equal(j.code, 0, j.stderr);
+    const results = j.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const bf16 = (nativeBackend as { bf16Support(): { level: string } }).bf16Support().level;
+    assert.deepEqual(results.map((r) => r.precision), bf16 === "unsupported" ? ["fp32"] : ["fp32", "bf16"]);
+    for (const r of results) {
+      assert.ok((r.train_examples_per_sec as number) > 0 && (r.infer_tflops as number) > 0);
+      const shares = r.train_time_shares as Record<string, number>;
+      assert.deepEqual(Object.keys(shares).sort(), ["conv", "conversion", "linear", "other", "pool"]);
+      assert.ok(Math.abs(Object.values(shares).reduce((a, b) => a + b, 0) - 1) < 1e-9);
+      assert.ok(shares.conv! > 0.2, `conv share ${shares.conv}`);
+    }
+    const text = alexnet("bench", ...small, "--precision", "both");
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^bf16 here: (native|emulated|unsupported) \(/m);
+    assert.match(text.stdout, /^fp32 train: [\d.]+ examples\/s \(\d+ ms\/step, [\d.]+ TFLOP\/s\)\n {7}time: conv \d+%, pool \d+%, linear \d+%, layout\/type conversion \d+%, other -?\d+%$/m);
+    assert.equal(alexnet("bench", "--precision", "int8").code, 2);
+  });
+
+  it("bf16 on a CPU without bf16 kernels is refused up front; where it is emulated it warns once and runs", () => {
+    // DNNL_MAX_CPU_ISA caps the instruction set oneDNN dispatches to, standing in for older CPUs.
+    const capped = (isa: string, ...args: string[]) => {
+      const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...process.env, DNNL_MAX_CPU_ISA: isa } });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const small = ["--variant", "28", "--batch-size", "2", "--steps", "1", "--warmup", "0", "--backend", "native"];
+    const refused = capped("AVX2", "train", "--precision", "bf16", "--epochs", "1", "--train-limit", "10");
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr.trim(), /^alexnet train: bf16 is not available on cpu \(native, \d+ threads?\): CPU instruction set avx2: oneDNN has bf16 convolution kernels for AVX-512 CPUs only; use --precision fp32/);
+    const both = capped("AVX2", "bench", ...small, "--precision", "both");
+    assert.equal(both.code, 0, both.stderr);
+    assert.match(both.stdout, /^bf16 here: unsupported \(CPU instruction set avx2/m);
+    assert.match(both.stdout, /^bf16: skipped, not available here/m);
+    const isa = (nativeBackend as unknown as { info(): { cpuIsa: string } }).info().cpuIsa;
+    if (!isa.startsWith("avx512_core")) return;
+    const emulated = capped("AVX512_CORE", "bench", ...small, "--precision", "bf16", "--mode", "infer");
+    assert.equal(emulated.code, 0, emulated.stderr);
+    assert.equal(emulated.stderr.match(/warning: bf16 runs emulated here and will be slower than fp32/g)?.length, 1, emulated.stderr);
+    assert.match(emulated.stdout, /^bf16 infer: [\d.]+ examples\/s/m);
   });
 });

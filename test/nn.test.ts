@@ -9,7 +9,8 @@ import { shapeTable } from "../src/models/summary.js";
 import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential, init } from "../src/nn/index.js";
 import { ones, zeros } from "../src/tensor/creation.js";
 import { tidy } from "../src/tensor/scope.js";
-import { readFixture } from "./helpers.js";
+import { TEST_BACKENDS, assertClose, readFixture } from "./helpers.js";
+import { tensor } from "../src/tensor/tensor.js";
 
 interface AlexFixture {
   stateDict: [string, number[]][];
@@ -144,4 +145,30 @@ describe("bad model definitions name the layer, what it expected and what it got
     assert.equal(net.parameters().reduce((n, p) => n + p.numel, 0), 50_844_008);
     net.dispose();
   });
+});
+
+describe("Sequential fuses Conv2d+ReLU and Linear+ReLU", () => {
+  for (const { backend } of TEST_BACKENDS) {
+    it(`on ${backend.name}: the same output and gradients as layer by layer`, () => {
+      const net = new Sequential(
+        new Conv2d(2, 16, { kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d(2),
+        new Flatten(), new Linear(16 * 9, 12), new ReLU(), new Linear(12, 4),
+      ).to(backend);
+      const x = tensor(Array.from({ length: 3 * 2 * 36 }, (_, i) => Math.sin(i * 0.37)), { shape: [3, 2, 6, 6], backend });
+      const run = (layerByLayer: boolean): Float32Array[] => tidy(() => {
+        for (const p of net.parameters()) {
+          p.grad?.dispose();
+          p.grad = null;
+        }
+        const y = layerByLayer ? net.forwardEach(x, () => {}) : net.call(x);
+        y.mul(y).sum().backward();
+        return [y.dataSync() as Float32Array, ...net.parameters().map((p) => p.grad!.dataSync() as Float32Array)];
+      });
+      const fused = run(false);
+      const plain = run(true);
+      fused.forEach((a, i) => assertClose(a, plain[i]!, 1e-6, i === 0 ? "output" : `gradient ${i}`));
+      x.dispose();
+      net.dispose();
+    });
+  }
 });

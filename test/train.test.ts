@@ -117,6 +117,30 @@ describe("alexnet train (native backend)", { skip }, () => {
     for (const [name, t] of a) assert.deepEqual(c.get(name)!.data, t.data, `${name} differs after Ctrl-C and resume`);
   });
 
+  it("bf16 mixed precision: the same short run learns as well, records its precision, and resumes in it", (t) => {
+    const support = (nativeBackend as { bf16Support?(): { level: string; detail: string } }).bf16Support?.();
+    if (!support || support.level === "unsupported") {
+      t.skip(`no bf16 on this CPU: ${support?.detail ?? "unknown"}`);
+      return;
+    }
+    const dir = join(work, "bf16");
+    const r = alexnet(["train", ...QUICK, "--epochs", "2", "--train-limit", "4000", "--test-limit", "1000", "--run-dir", dir, "--backend", "native", "--precision", "bf16"]);
+    assert.equal(r.code, 0, r.stderr);
+    const [result, speed] = r.stdout.trimEnd().split("\n").slice(-2) as [string, string];
+    const acc = Number(/test acc (\d\.\d{3})$/.exec(result)?.[1]);
+    assert.ok(acc >= 0.6, `bf16 test acc ${acc} below the 0.60 bar (${result})`);
+    assert.match(speed, /examples\/sec on cpu \(native, \d+ threads?, bf16\)$/);
+    const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { settings: { precision: string } };
+    assert.equal(config.settings.precision, "bf16");
+    // A resumed run keeps its precision; changing it is refused.
+    const again = alexnet(["train", "--resume", dir, "--epochs", "3", "--plain"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout.trimEnd().split("\n").pop()!, /, bf16\)$/);
+    const switched = alexnet(["train", "--resume", dir, "--precision", "fp32"]);
+    assert.equal(switched.code, 2);
+    assert.match(switched.stderr, /drop --precision/);
+  });
+
   it("a diverging loss stops with the step, the value and a hint", () => {
     const r = alexnet(["train", ...QUICK, "--lr", "1e6", "--epochs", "1", "--train-limit", "256", "--test-limit", "64", "--run-dir", join(work, "nan"), "--backend", "native"]);
     assert.equal(r.code, 1);
@@ -131,6 +155,9 @@ describe("alexnet train flags", () => {
     assert.equal(r.stderr.trim(), "alexnet train: unknown flag '--epoch' (see alexnet train --help)");
     assert.match(alexnet(["train", "--lr", "fast"]).stderr, /--lr needs a number \(got 'fast'\)/);
     assert.match(alexnet(["train", "--variant", "64"]).stderr, /--variant must be one of 224, 28/);
+    const fp16 = alexnet(["train", "--precision", "fp16"]);
+    assert.equal(fp16.code, 2);
+    assert.equal(fp16.stderr.trim(), "alexnet train: --precision must be one of fp32, bf16 (got 'fp16') (see alexnet train --help)");
   });
 
   it("an unwritable run directory is reported before training starts", () => {

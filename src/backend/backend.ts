@@ -5,6 +5,20 @@
 
 export type DType = "float32" | "float64";
 
+/** Compute precision of conv2d and linear. "bf16" is mixed precision as PyTorch's CPU autocast does it:
+ * those layers read bfloat16 activations and bfloat16 copies of the fp32 weights and accumulate in fp32;
+ * activations between them are stored as bf16 (pooling, ReLU and dropout keep the type); weight gradients,
+ * master weights, the SGD update, loss and softmax stay fp32. Tensors still show dtype float32: the
+ * storage type is the backend's business, like its layouts. */
+export type Precision = "fp32" | "bf16";
+
+/** How a backend runs bf16: "native" on bf16 instructions (AVX512-BF16, AMX), "emulated" in software
+ * (works, slower than fp32), "unsupported" (setPrecision("bf16") throws). `detail` says why, for reports. */
+export interface PrecisionSupport {
+  level: "native" | "emulated" | "unsupported";
+  detail: string;
+}
+
 /** Every op a backend can be asked for. `supports(op, dtype)` answers per op, so a model fails when it is
  * built or moved to a backend, not mid-training. */
 export const OP_NAMES = [
@@ -74,6 +88,12 @@ export interface Backend {
    * pool of their own leave it out. describe() reflects the setting. */
   setThreads?(n: number): void;
   supports(op: OpName, dtype: DType): boolean;
+  /** Optional: switches conv2d/linear (forward and backward) to mixed precision; backends without it
+   * compute in fp32 only. Throws when the backend cannot run `p` here. Affects float32 tensors only. */
+  setPrecision?(p: Precision): void;
+  precision?(): Precision;
+  /** Optional: whether and how bf16 would run on this backend and machine. */
+  bf16Support?(): PrecisionSupport;
 
   // ---- memory -------------------------------------------------------------------------------------
   /** Copies `data` (row-major, logical shape) into a new buffer. */
@@ -87,6 +107,10 @@ export interface Backend {
   memoryStats(): MemoryStats;
   /** Starts a new peak measurement (optional; backends without it report no peak). */
   resetPeak?(): void;
+  /** Optional: seconds spent in each kind of op since the backend started (conv, pool, linear, relu,
+   * dropout, loss, sgd, other, and "conversion" for layout and type conversions, which the ops that asked
+   * for them do not count). `alexnet bench` turns differences into time shares. */
+  opSeconds?(): Record<string, number>;
 
   // ---- layer ops ----------------------------------------------------------------------------------
   /** x (N,C,H,W), w (O,C,KH,KW), b (O) or null -> y (N,O,OH,OW). */

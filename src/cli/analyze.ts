@@ -61,7 +61,7 @@ export const analyzeCommand: Command = {
       const { writeAnalysisPlot } = await import("../analysis/plot.js");
       writeAnalysisPlot(flags.plot as string, stats, timings);
     }
-    const description = `AlexNet (variant ${variant}), input [${inputShape.join(", ")}], ${flags.classes} classes, fp32, SGD${momentum > 0 ? ` with momentum ${momentum}` : " without momentum"}`;
+    const description = `AlexNet (variant ${variant}), input [${inputShape.join(", ")}], ${flags.classes} classes, ${backend.precision?.() === "bf16" ? "bf16 mixed precision (the estimate counts fp32 storage; the measured step stores bf16 activations)" : "fp32"}, SGD${momentum > 0 ? ` with momentum ${momentum}` : " without momentum"}`;
     if (flags.json) {
       console.log(JSON.stringify(toJson(stats, memory, timings, description, backend.describe()), null, 2));
     } else {

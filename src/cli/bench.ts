@@ -10,6 +10,8 @@ import { manualSeed, Rng } from "../tensor/random.js";
 import { keep, tidy } from "../tensor/scope.js";
 import { type Command, type FlagSpecs, parseArgs, usage } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+import type { Backend, Precision } from "../backend/backend.js";
+import { applyPrecision, bf16SupportOf, PRECISIONS } from "../backend/precision.js";
 
 const FLAGS: FlagSpecs = {
   variant: { type: "string", choices: ALEXNET_VARIANTS, default: "28", help: "network variant" },
@@ -17,8 +19,9 @@ const FLAGS: FlagSpecs = {
   steps: { type: "int", min: 1, default: 10, help: "timed steps (median reported)" },
   warmup: { type: "int", min: 0, default: 2, help: "untimed steps first" },
   mode: { type: "string", choices: ["both", "train", "infer"], default: "both", help: "what to time" },
-  json: { type: "boolean", help: "print one JSON object" },
+  json: { type: "boolean", help: "print one JSON object per precision" },
   ...BACKEND_FLAGS,
+  precision: { type: "string", choices: [...PRECISIONS, "both"], default: "fp32", help: "fp32, bf16 (mixed precision) or both, one after the other" },
   help: { type: "boolean", help: "show this help" },
 };
 
@@ -27,15 +30,91 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-function timeSteps(warmup: number, steps: number, step: () => void): number[] {
+/** Where a step's time goes: the backend's op timers (when it has them) against the wall clock. */
+const SHARE_KINDS = ["conv", "pool", "linear", "conversion"] as const;
+type Shares = Record<(typeof SHARE_KINDS)[number] | "other", number>;
+
+function timeSteps(backend: Backend, warmup: number, steps: number, step: () => void): { times: number[]; shares: Shares | null } {
   for (let i = 0; i < warmup; i++) step();
   const times: number[] = [];
+  const before = backend.opSeconds?.();
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
     step();
     times.push((performance.now() - t0) / 1000);
   }
-  return times;
+  const after = backend.opSeconds?.();
+  if (!before || !after) return { times, shares: null };
+  const wall = times.reduce((a, b) => a + b, 0);
+  const shares = { other: 1 } as Shares;
+  for (const k of SHARE_KINDS) {
+    shares[k] = ((after[k] ?? 0) - (before[k] ?? 0)) / wall;
+    shares.other -= shares[k];
+  }
+  return { times, shares };
+}
+
+interface BenchOptions {
+  variant: AlexNetVariant;
+  batch: number;
+  steps: number;
+  warmup: number;
+  mode: string;
+}
+
+/** One precision: training and inference on random data, timed like d2l (data loading excluded). */
+function benchPrecision(backend: Backend, precision: Precision, o: BenchOptions, warn: (msg: string) => void) {
+  const support = applyPrecision(backend, precision, warn);
+  manualSeed(0);
+  const net = alexNet({ variant: o.variant }).to(backend);
+  initWeights(net);
+  const shape = [o.batch, ...alexNetInputShape({ variant: o.variant })];
+  const stats = analyzeNetwork(net, shape);
+  const rng = new Rng(1);
+  const x = keep(rand(shape, { backend, rng }));
+  const labels = Int32Array.from({ length: o.batch }, () => rng.nextU32() % 10);
+  const opt = new SGD(net.parameters(), { lr: 0.01 });
+  let train: ReturnType<typeof timeSteps> = { times: [], shares: null };
+  let infer: ReturnType<typeof timeSteps> = { times: [], shares: null };
+  try {
+    if (o.mode !== "infer") {
+      net.train();
+      train = timeSteps(backend, o.warmup, o.steps, () => tidy(() => {
+        opt.zeroGrad();
+        const loss = crossEntropy(net.call(x), labels);
+        loss.backward();
+        opt.step();
+        loss.item(); // wait for the step to finish on asynchronous backends
+      }));
+    }
+    if (o.mode !== "train") {
+      net.eval();
+      infer = timeSteps(backend, o.warmup, o.steps, () => tidy(() => noGrad(() => net.call(x).dataSync())));
+    }
+  } finally {
+    opt.dispose();
+    x.dispose();
+    net.dispose();
+  }
+  const trainRate = train.times.length ? o.batch / median(train.times) : null;
+  const inferRate = infer.times.length ? o.batch / median(infer.times) : null;
+  const perExampleTrain = stats.totals.flops + stats.totals.backwardFlops;
+  const threads = (backend as { threads?: () => number }).threads?.() ?? 1;
+  return {
+    variant: o.variant, batch_size: o.batch, steps: o.steps, warmup: o.warmup, backend: backend.name, device: backend.describe(),
+    precision, bf16: precision === "bf16" ? support : null, threads,
+    train_examples_per_sec: trainRate, infer_examples_per_sec: inferRate,
+    train_tflops: trainRate ? (trainRate * perExampleTrain) / 1e12 : null,
+    infer_tflops: inferRate ? (inferRate * stats.totals.flops) / 1e12 : null,
+    train_time_shares: train.shares, infer_time_shares: infer.shares,
+    train_step_seconds: train.times, infer_step_seconds: infer.times,
+  };
+}
+
+function sharesLine(shares: Shares | null): string {
+  if (!shares) return "";
+  const parts = [...SHARE_KINDS, "other"].map((k) => `${k === "conversion" ? "layout/type conversion" : k} ${(100 * shares[k as keyof Shares]).toFixed(0)}%`);
+  return `\n       time: ${parts.join(", ")}`;
 }
 
 export const benchCommand: Command = {
@@ -46,61 +125,46 @@ export const benchCommand: Command = {
       console.log(usage("bench", "[flags]", FLAGS));
       return 0;
     }
-    const variant = flags.variant as AlexNetVariant;
-    const batch = flags["batch-size"] as number;
-    const steps = flags.steps as number;
-    const warmup = flags.warmup as number;
-    const mode = flags.mode as string;
-    const backend = selectBackend(flags);
-    manualSeed(0);
-    const net = alexNet({ variant }).to(backend);
-    initWeights(net);
-    const shape = [batch, ...alexNetInputShape({ variant })];
-    const stats = analyzeNetwork(net, shape);
-    const rng = new Rng(1);
-    const x = keep(rand(shape, { backend, rng }));
-    const labels = Int32Array.from({ length: batch }, () => rng.nextU32() % 10);
-    const opt = new SGD(net.parameters(), { lr: 0.01 });
-    let train: number[] = [];
-    let infer: number[] = [];
+    const opts: BenchOptions = {
+      variant: flags.variant as AlexNetVariant, batch: flags["batch-size"] as number, steps: flags.steps as number,
+      warmup: flags.warmup as number, mode: flags.mode as string,
+    };
+    const which = flags.precision as string;
+    const precisions: Precision[] = which === "both" ? ["fp32", "bf16"] : [which as Precision];
+    const backend = selectBackend({ ...flags, precision: precisions[0] });
+    if (!flags.json) {
+      const support = bf16SupportOf(backend);
+      console.log(`AlexNet variant ${opts.variant}, batch ${opts.batch}, on ${backend.describe().replace(", bf16", "")}; median of ${opts.steps} steps after ${opts.warmup} warm-up; TFLOP/s effective counts direct-convolution FLOPs`);
+      console.log(`bf16 here: ${support.level} (${support.detail})`);
+      if (support.level === "native" && backend.name === "native") console.log(BF16_LAYER_CHOICE);
+    }
     try {
-      if (mode !== "infer") {
-        net.train();
-        train = timeSteps(warmup, steps, () => tidy(() => {
-          opt.zeroGrad();
-          const loss = crossEntropy(net.call(x), labels);
-          loss.backward();
-          opt.step();
-          loss.item(); // wait for the step to finish on asynchronous backends
-        }));
-      }
-      if (mode !== "train") {
-        net.eval();
-        infer = timeSteps(warmup, steps, () => tidy(() => noGrad(() => net.call(x).dataSync())));
+      for (const precision of precisions) {
+        if (precision === "bf16" && which === "both" && bf16SupportOf(backend).level === "unsupported") {
+          console.log("bf16: skipped, not available here (see above)");
+          continue;
+        }
+        // selectBackend has warned about the first precision already.
+        const warn = precision === precisions[0] ? () => {} : (m: string) => console.error(m);
+        const r = benchPrecision(backend, precision, opts, warn);
+        if (flags.json) {
+          console.log(JSON.stringify(r));
+          continue;
+        }
+        if (r.train_examples_per_sec) {
+          console.log(`${precision} train: ${r.train_examples_per_sec.toFixed(1)} examples/s (${(median(r.train_step_seconds) * 1000).toFixed(0)} ms/step, ${r.train_tflops!.toFixed(3)} TFLOP/s)${sharesLine(r.train_time_shares)}`);
+        }
+        if (r.infer_examples_per_sec) {
+          console.log(`${precision} infer: ${r.infer_examples_per_sec.toFixed(1)} examples/s (${(median(r.infer_step_seconds) * 1000).toFixed(0)} ms/batch, ${r.infer_tflops!.toFixed(3)} TFLOP/s)${sharesLine(r.infer_time_shares)}`);
+        }
       }
     } finally {
-      opt.dispose();
-      x.dispose();
-      net.dispose();
+      backend.setPrecision?.("fp32");
     }
-    const trainRate = train.length ? batch / median(train) : null;
-    const inferRate = infer.length ? batch / median(infer) : null;
-    const perExampleTrain = stats.totals.flops + stats.totals.backwardFlops;
-    const threads = (backend as { threads?: () => number }).threads?.() ?? 1;
-    const result = {
-      variant, batch_size: batch, steps, warmup, backend: backend.name, device: backend.describe(), precision: "fp32", threads,
-      train_examples_per_sec: trainRate, infer_examples_per_sec: inferRate,
-      train_gflops: trainRate ? (trainRate * perExampleTrain) / 1e9 : null,
-      infer_gflops: inferRate ? (inferRate * stats.totals.flops) / 1e9 : null,
-      train_step_seconds: train, infer_step_seconds: infer,
-    };
-    if (flags.json) {
-      console.log(JSON.stringify(result));
-      return 0;
-    }
-    console.log(`AlexNet variant ${variant}, batch ${batch}, fp32, on ${backend.describe()}; median of ${steps} steps after ${warmup} warm-up`);
-    if (trainRate) console.log(`train: ${trainRate.toFixed(1)} examples/s (${(median(train) * 1000).toFixed(0)} ms/step, ${result.train_gflops!.toFixed(1)} GFLOP/s effective)`);
-    if (inferRate) console.log(`infer: ${inferRate.toFixed(1)} examples/s (${(median(infer) * 1000).toFixed(0)} ms/batch, ${result.infer_gflops!.toFixed(1)} GFLOP/s effective)`);
     return 0;
   },
 };
+
+const BF16_LAYER_CHOICE =
+  "bf16 mixed precision computes each conv layer in bf16 unless oneDNN's fp32 Winograd is faster for it " +
+  "(3x3 stride-1 layers on CPUs without AMX, where bf16 only doubles fp32 throughput); linear layers always in bf16";

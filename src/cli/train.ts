@@ -1,6 +1,7 @@
 // `alexnet train`: d2l's train_ch6 on Fashion-MNIST with d2l's defaults (variant 224, 10 epochs, lr 0.01,
 // batch 128, plain SGD, Xavier-uniform init), live progress, metrics and plots in a run directory,
 // atomic checkpoints, resume, and a clean stop on Ctrl-C or a diverging loss.
+import type { Backend, Precision } from "../backend/backend.js";
 import { alexNet, ALEXNET_VARIANTS, initWeights, type AlexNetVariant } from "../models/alexnet.js";
 import { DataLoader } from "../data/loader.js";
 import { describeSource, loadFashionMnist } from "../data/fashionMnist.js";
@@ -46,6 +47,8 @@ interface RunSettings {
   widthScale: number;
   trainLimit: number | null;
   testLimit: number | null;
+  /** Compute precision of conv and linear layers (runs from before bf16 have none: fp32). */
+  precision: Precision;
 }
 
 function settingsFromFlags(flags: ParsedFlags): RunSettings {
@@ -60,6 +63,7 @@ function settingsFromFlags(flags: ParsedFlags): RunSettings {
     widthScale: flags["width-scale"] as number,
     trainLimit: (flags["train-limit"] as number | undefined) ?? null,
     testLimit: (flags["test-limit"] as number | undefined) ?? null,
+    precision: flags.precision as Precision,
   };
 }
 
@@ -69,6 +73,7 @@ function checkSavedSettings(settings: RunSettings): void {
   const keys: [keyof RunSettings, string][] = [
     ["variant", "variant"], ["epochs", "epochs"], ["lr", "lr"], ["batchSize", "batch-size"], ["momentum", "momentum"],
     ["weightDecay", "weight-decay"], ["seed", "seed"], ["widthScale", "width-scale"], ["trainLimit", "train-limit"], ["testLimit", "test-limit"],
+    ["precision", "precision"],
   ];
   for (const [key, flag] of keys) {
     const v: unknown = settings[key];
@@ -89,11 +94,18 @@ function checkSavedSettings(settings: RunSettings): void {
 function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<string, unknown>): RunSettings {
   const settings = saved.settings as RunSettings | undefined;
   if (!settings || typeof settings !== "object" || Array.isArray(settings)) throw new Error("config.json has no settings");
+  settings.precision ??= "fp32";
   checkSavedSettings(settings);
   const given = argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!);
   const conflicting = given.filter((f) => !["resume", "epochs", "backend", "threads", "data-dir", "plain", "checkpoint-every"].includes(f));
   if (conflicting.length) throw new UsageError(`--resume continues a run with its own settings; drop --${conflicting.join(", --")}`);
   return { ...settings, epochs: given.includes("epochs") ? (flags.epochs as number) : settings.epochs };
+}
+
+/** The oneDNN version behind the native backend, for config.json. */
+function onednnVersion(backend: Backend): { onednn?: string } {
+  const info = (backend as { info?(): { onednn: string } }).info?.();
+  return info ? { onednn: info.onednn } : {};
 }
 
 export const trainCommand: Command = {
@@ -110,7 +122,7 @@ export const trainCommand: Command = {
     const settings = saved ? settingsForResume(argv, flags, saved) : settingsFromFlags(flags);
     const runDir = resumeDir ?? (flags["run-dir"] as string | undefined) ?? defaultRunDir();
     checkWritable(runDir);
-    const backend = selectBackend(flags);
+    const backend = selectBackend({ ...flags, precision: settings.precision });
     const log = (msg: string): void => console.error(msg);
 
     // Data: the loaders draw batches in a worker thread; the 224 variant resizes each batch there.
@@ -138,7 +150,7 @@ export const trainCommand: Command = {
     writeConfig(runDir, {
       settings,
       backend: backend.describe(),
-      versions: { node: process.versions.node, alexnetTs: "0.1.0", ...(backend.name === "native" ? { onednn: backend.describe() } : {}) },
+      versions: { node: process.versions.node, alexnetTs: "0.1.0", ...onednnVersion(backend) },
       data: { train: trainSet.source, test: testSet.source, trainExamples: trainLoader.size, testExamples: testLoader.size },
       started: saved?.started ?? new Date().toISOString(),
     });

@@ -1,6 +1,6 @@
 // nn.Conv2d: weight (out, in, kh, kw) and bias (out), PyTorch's default initialisation.
 import type { OpName } from "../backend/backend.js";
-import { conv2d, conv2dShape } from "../tensor/functional.js";
+import { conv2d, conv2dRelu, conv2dShape } from "../tensor/functional.js";
 import { zeros } from "../tensor/creation.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { defaultBound, fillUniform_ } from "./init.js";
@@ -47,6 +47,11 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  }
+
+  /** relu(forward(x)) in one pass where the backend fuses it (nn.Sequential uses it for Conv2d, ReLU). */
+  forwardRelu(x: Tensor): Tensor {
+    return conv2dRelu(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
   }
 
   outputShape(input: readonly number[]): number[] {

@@ -1,6 +1,6 @@
 // nn.Linear: weight (out, in), bias (out), y = x W^T + b, PyTorch's default initialisation.
 import type { OpName } from "../backend/backend.js";
-import { linear, linearShape } from "../tensor/functional.js";
+import { linear, linearRelu, linearShape } from "../tensor/functional.js";
 import { zeros } from "../tensor/creation.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { defaultBound, fillUniform_ } from "./init.js";
@@ -30,6 +30,11 @@ export class Linear extends Module {
 
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
+  }
+
+  /** relu(forward(x)) in one pass where the backend fuses it (nn.Sequential uses it for Linear, ReLU). */
+  forwardRelu(x: Tensor): Tensor {
+    return linearRelu(x, this.weight, this.bias);
   }
 
   outputShape(input: readonly number[]): number[] {

@@ -3,7 +3,17 @@
 // PyTorch-style description, what it expected and what it got.
 import { ShapeError } from "../tensor/functional.js";
 import type { Tensor } from "../tensor/tensor.js";
+import { ReLU } from "./activation.js";
 import { Module } from "./module.js";
+
+/** A layer that can apply a ReLU that follows it in the same pass (Conv2d, Linear). */
+interface FusesRelu {
+  forwardRelu(x: Tensor): Tensor;
+}
+
+function fusesRelu(m: Module): m is Module & FusesRelu {
+  return typeof (m as Partial<FusesRelu>).forwardRelu === "function";
+}
 
 /** A layer in a Sequential could not take its input. */
 export class LayerError extends Error {
@@ -45,14 +55,21 @@ export class Sequential extends Module implements Iterable<Module> {
     return this.forwardEach(x);
   }
 
-  /** Runs the layers in order; `onLayer` sees each output (d2l's shape table, per-layer profiling). */
+  /** Runs the layers in order; `onLayer` sees each output (d2l's shape table, per-layer profiling). Without
+   * it, a Conv2d or Linear followed by a ReLU runs as one fused op (saves a pass over the activation). */
   forwardEach(x: Tensor, onLayer?: (layer: Module, index: number, output: Tensor) => void): Tensor {
     let h = x;
-    this.layers.forEach((layer, i) => {
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i]!;
       this.checkLayerInput(i, h.shape);
+      if (!onLayer && this.layers[i + 1] instanceof ReLU && fusesRelu(layer)) {
+        h = layer.forwardRelu(h);
+        i++;
+        continue;
+      }
       h = layer.call(h);
       onLayer?.(layer, i, h);
-    });
+    }
     return h;
   }
 

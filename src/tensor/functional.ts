@@ -1,12 +1,14 @@
 // Layer-sized differentiable ops (torch.nn.functional): conv2d, maxPool2d, linear, dropout, crossEntropy.
 // Each checks its operands' shapes with a message that says what was expected, calls the backend's forward,
 // and records the backend's backward with whatever context the forward saved.
-import { type Conv2dParams, type Pool2dParams, windowOutSize } from "../backend/backend.js";
+import { type Backend, type Conv2dParams, type Pool2dParams, type Storage, windowOutSize } from "../backend/backend.js";
 import { defaultRng, type Rng } from "./random.js";
 import { commonBackend, record } from "./ops.js";
 import { Tensor } from "./tensor.js";
 
-export { relu } from "./ops.js";
+import { relu } from "./ops.js";
+
+export { relu };
 
 /** A shape mismatch found by an op or layer; nn.Sequential adds the layer's index and name. */
 export class ShapeError extends Error {
@@ -42,17 +44,36 @@ export function conv2dShape(x: readonly number[], w: readonly number[], p: Conv2
 }
 
 export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  return convLayer(x, w, b, options, false);
+}
+
+/** relu(conv2d(x, w, b)): one pass where the backend fuses ReLU into the convolution (a oneDNN post-op),
+ * else the two ops. The backward is reluBackward on the saved output, then the conv's. */
+export function conv2dRelu(x: Tensor, w: Tensor, b: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  return convLayer(x, w, b, options, true);
+}
+
+function convLayer(x: Tensor, w: Tensor, b: Tensor | null, options: Conv2dOptions, withRelu: boolean): Tensor {
   const p: Conv2dParams = { stride: pair(options.stride ?? 1), padding: pair(options.padding ?? 0) };
   conv2dShape(x.shape, w.shape, p);
   const operands = b ? [x, w, b] : [x, w];
   const backend = commonBackend("conv2d", operands);
-  const y = backend.conv2d(x.storage, w.storage, b ? b.storage : null, p);
-  return record("conv2d", y, operands, (dy) => {
-    // dy is (N,O,OH,OW) -> dx (N,C,H,W), dw (O,C,KH,KW), db (O)
-    const g = backend.conv2dBackward(dy, x.storage, w.storage, b !== null, p, x.requiresGrad);
-    if (!w.requiresGrad) backend.dispose(g.dw);
-    return b ? [g.dx, w.requiresGrad ? g.dw : null, g.db] : [g.dx, w.requiresGrad ? g.dw : null];
+  if (withRelu && !backend.conv2dRelu) return relu(convLayer(x, w, b, options, false));
+  const y = withRelu ? backend.conv2dRelu!(x.storage, w.storage, b ? b.storage : null, p) : backend.conv2d(x.storage, w.storage, b ? b.storage : null, p);
+  return record(withRelu ? "conv2dRelu" : "conv2d", y, operands, (dy) => {
+    // dy is (N,O,OH,OW) [-> dz before the ReLU] -> dx (N,C,H,W), dw (O,C,KH,KW), db (O)
+    const dz = withRelu ? backend.reluBackward(dy, y) : dy;
+    const g = backend.conv2dBackward(dz, x.storage, w.storage, b !== null, p, x.requiresGrad);
+    if (dz !== dy) backend.dispose(dz);
+    return layerGrads(backend, g, w, b);
   });
+}
+
+/** What a conv2d/linear backward hands to autograd: dx, dw (freed when w is frozen), db when there is one. */
+function layerGrads(backend: Backend, g: { dx: Storage | null; dw: Storage; db: Storage | null }, w: Tensor, b: Tensor | null): (Storage | null)[] {
+  if (!w.requiresGrad) backend.dispose(g.dw);
+  const dw = w.requiresGrad ? g.dw : null;
+  return b ? [g.dx, dw, g.db] : [g.dx, dw];
 }
 
 export interface Pool2dOptions {
@@ -96,15 +117,26 @@ export function linearShape(x: readonly number[], w: readonly number[]): number[
 }
 
 export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
+  return linearLayer(x, w, b, false);
+}
+
+/** relu(linear(x, w, b)), fused where the backend can (see conv2dRelu). */
+export function linearRelu(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
+  return linearLayer(x, w, b, true);
+}
+
+function linearLayer(x: Tensor, w: Tensor, b: Tensor | null, withRelu: boolean): Tensor {
   linearShape(x.shape, w.shape);
   const operands = b ? [x, w, b] : [x, w];
   const backend = commonBackend("linear", operands);
-  const y = backend.linear(x.storage, w.storage, b ? b.storage : null);
-  return record("linear", y, operands, (dy) => {
-    // dy is (N,O) -> dx (N,I), dw (O,I), db (O)
-    const g = backend.linearBackward(dy, x.storage, w.storage, b !== null, x.requiresGrad);
-    if (!w.requiresGrad) backend.dispose(g.dw);
-    return b ? [g.dx, w.requiresGrad ? g.dw : null, g.db] : [g.dx, w.requiresGrad ? g.dw : null];
+  if (withRelu && !backend.linearRelu) return relu(linearLayer(x, w, b, false));
+  const y = withRelu ? backend.linearRelu!(x.storage, w.storage, b ? b.storage : null) : backend.linear(x.storage, w.storage, b ? b.storage : null);
+  return record(withRelu ? "linearRelu" : "linear", y, operands, (dy) => {
+    // dy is (N,O) [-> dz before the ReLU] -> dx (N,I), dw (O,I), db (O)
+    const dz = withRelu ? backend.reluBackward(dy, y) : dy;
+    const g = backend.linearBackward(dz, x.storage, w.storage, b !== null, x.requiresGrad);
+    if (dz !== dy) backend.dispose(dz);
+    return layerGrads(backend, g, w, b);
   });
 }
 

@@ -6,8 +6,10 @@
 // imports nothing from Node.
 import {
   type Backend, type BinaryOp, type Conv2dParams, type DType, type MemoryStats, type OpContext, type OpName,
-  type Pool2dParams, type SgdParams, type Storage, type UnaryOp, UnsupportedOpError, numel, windowOutSize,
+  type Pool2dParams, type Precision, type PrecisionSupport, type SgdParams, type Storage, type UnaryOp,
+  UnsupportedOpError, numel, windowOutSize,
 } from "../backend.js";
+import { PrecisionError } from "../precision.js";
 
 /** The functions alexnet_native.node exports (native/addon.cc). Handles are integers; -1 means none. */
 export interface NativeAddon {
@@ -23,7 +25,9 @@ export interface NativeAddon {
   SetThreads(n: number): void;
   Threads(): number;
   SetConvAlgorithm(name: string): void;
+  SetPrecision(name: Precision): void;
   Info(): NativeInfo;
+  OpSeconds(): Record<string, number>;
   Conv2d(x: number, w: number, b: number, sh: number, sw: number, ph: number, pw: number, relu: boolean): number;
   Conv2dBackward(
     dy: number, x: number, w: number, hasBias: boolean, sh: number, sw: number, ph: number, pw: number, needDx: boolean,
@@ -56,6 +60,11 @@ export type ConvAlgorithm = "auto" | "direct" | "winograd";
 export interface NativeInfo {
   onednn: string;
   convAlgorithm: string;
+  precision: Precision;
+  /** The instruction set oneDNN dispatches to, e.g. "avx512_core_bf16", "avx512_core_amx", "avx2". */
+  cpuIsa: string;
+  /** How bf16 convolutions run on this CPU: "native", "emulated" or "unsupported". */
+  bf16: PrecisionSupport["level"];
   /** The implementation oneDNN picked for the last conv forward, e.g. "jit_wino_4x3:avx512_core". */
   lastConvImpl: string;
   threads: number;
@@ -140,7 +149,31 @@ export class NativeBackend implements Backend {
 
   describe(): string {
     const n = this.addon.Threads();
-    return `cpu (native, ${n} ${n === 1 ? "thread" : "threads"})`;
+    const bf16 = this.precision() === "bf16" ? ", bf16" : "";
+    return `cpu (native, ${n} ${n === 1 ? "thread" : "threads"}${bf16})`;
+  }
+
+  /** Mixed precision for conv2d and linear (see Precision). Throws where oneDNN has no bf16 kernels. */
+  setPrecision(p: Precision): void {
+    if (p === "bf16") {
+      const support = this.bf16Support();
+      if (support.level === "unsupported") throw new PrecisionError(`bf16 is not available on ${this.device} (native backend): ${support.detail}`);
+    }
+    this.addon.SetPrecision(p);
+  }
+
+  precision(): Precision {
+    return this.addon.Info().precision;
+  }
+
+  bf16Support(): PrecisionSupport {
+    const { cpuIsa, bf16 } = this.addon.Info();
+    const detail = {
+      native: `CPU instruction set ${cpuIsa} has bf16 dot products`,
+      emulated: `CPU instruction set ${cpuIsa} has AVX-512 but neither AVX512-BF16 nor AMX; oneDNN emulates the bf16 dot product`,
+      unsupported: `CPU instruction set ${cpuIsa}: oneDNN has bf16 convolution kernels for AVX-512 CPUs only`,
+    }[bf16];
+    return { level: bf16, detail };
   }
 
   supports(_op: OpName, dtype: DType): boolean {
@@ -252,6 +285,10 @@ export class NativeBackend implements Backend {
 
   resetPeak(): void {
     this.addon.ResetPeak();
+  }
+
+  opSeconds(): Record<string, number> {
+    return this.addon.OpSeconds();
   }
 
   // ---- layer ops ----------------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 // speed. Layer ops live in layers.ts; this file holds memory and the small general ops.
 import {
   type Backend, type BinaryOp, type Conv2dParams, type DType, type MemoryStats, type OpContext, type OpName,
-  type Pool2dParams, type SgdParams, type Storage, type UnaryOp, numel, bytesPerElement,
+  type Pool2dParams, type Precision, type PrecisionSupport, type SgdParams, type Storage, type UnaryOp, numel,
+  bytesPerElement,
 } from "../backend.js";
+import { roundBf16 } from "../precision.js";
 import * as layers from "./layers.js";
 
 export type Data = Float32Array | Float64Array;
@@ -30,8 +32,35 @@ export class ReferenceBackend implements Backend {
   private liveBytes = 0;
   private peakBytes = 0;
 
+  private mode: Precision = "fp32";
+
   describe(): string {
-    return "cpu (reference, 1 thread)";
+    return `cpu (reference, 1 thread${this.mode === "bf16" ? ", bf16 emulated" : ""})`;
+  }
+
+  /** bf16 is emulated: conv2d and linear round their operands and results to bfloat16 and compute in
+   * float32 between, which models what a bf16 backend computes (up to summation order). */
+  setPrecision(p: Precision): void {
+    this.mode = p;
+  }
+
+  precision(): Precision {
+    return this.mode;
+  }
+
+  bf16Support(): PrecisionSupport {
+    return { level: "emulated", detail: "the reference backend rounds conv2d/linear operands and results to bf16 in software" };
+  }
+
+  /** The values a conv2d/linear reads: rounded to bf16 in bf16 mode (float32 tensors only). */
+  private operand(s: Storage): Data {
+    const d = this.get(s);
+    return this.mode === "bf16" && d instanceof Float32Array ? roundBf16(d) : d;
+  }
+
+  /** An activation a conv2d/linear writes: stored as bf16 in bf16 mode. */
+  private result(d: Data): Data {
+    return this.mode === "bf16" && d instanceof Float32Array ? roundBf16(d) : d;
   }
 
   supports(_op: OpName, dtype: DType): boolean {
@@ -97,14 +126,14 @@ export class ReferenceBackend implements Backend {
   // ---- layer ops (layers.ts) ----------------------------------------------------------------------
 
   conv2d(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams): Storage {
-    const y = layers.conv2dForward(this.get(x), x.shape, this.get(w), w.shape, b && this.get(b), p);
-    return this.wrap(y.data, y.shape, x.dtype);
+    const y = layers.conv2dForward(this.operand(x), x.shape, this.operand(w), w.shape, b && this.get(b), p);
+    return this.wrap(this.result(y.data), y.shape, x.dtype);
   }
 
   conv2dBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, p: Conv2dParams, needDx: boolean) {
-    const g = layers.conv2dBackward(this.get(dy), dy.shape, this.get(x), x.shape, this.get(w), w.shape, p, needDx);
+    const g = layers.conv2dBackward(this.operand(dy), dy.shape, this.operand(x), x.shape, this.operand(w), w.shape, p, needDx);
     return {
-      dx: g.dx ? this.wrap(g.dx, x.shape, x.dtype) : null,
+      dx: g.dx ? this.wrap(this.result(g.dx), x.shape, x.dtype) : null,
       dw: this.wrap(g.dw, w.shape, w.dtype),
       db: hasBias ? this.wrap(g.db, [w.shape[0]!], w.dtype) : null,
     };
@@ -129,14 +158,14 @@ export class ReferenceBackend implements Backend {
   }
 
   linear(x: Storage, w: Storage, b: Storage | null): Storage {
-    const y = layers.linearForward(this.get(x), x.shape, this.get(w), w.shape, b && this.get(b));
-    return this.wrap(y, [x.shape[0]!, w.shape[0]!], x.dtype);
+    const y = layers.linearForward(this.operand(x), x.shape, this.operand(w), w.shape, b && this.get(b));
+    return this.wrap(this.result(y), [x.shape[0]!, w.shape[0]!], x.dtype);
   }
 
   linearBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, needDx: boolean) {
-    const g = layers.linearBackward(this.get(dy), this.get(x), x.shape, this.get(w), w.shape, needDx);
+    const g = layers.linearBackward(this.operand(dy), this.operand(x), x.shape, this.operand(w), w.shape, needDx);
     return {
-      dx: g.dx ? this.wrap(g.dx, x.shape, x.dtype) : null,
+      dx: g.dx ? this.wrap(this.result(g.dx), x.shape, x.dtype) : null,
       dw: this.wrap(g.dw, w.shape, w.dtype),
       db: hasBias ? this.wrap(g.db, [w.shape[0]!], w.dtype) : null,
     };

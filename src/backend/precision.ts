@@ -1,0 +1,66 @@
+// Mixed precision (bf16) helpers shared by backends and the CLI: rounding float32 values to bfloat16 (the
+// reference backend's emulation and the tests' tolerance model) and choosing a precision on a backend with
+// the hardware check the user sees. Nothing here imports from Node.
+import type { Backend, Precision, PrecisionSupport } from "./backend.js";
+
+export const PRECISIONS: readonly Precision[] = ["fp32", "bf16"];
+
+/** bfloat16 keeps float32's exponent and 8 significant bits: one rounding is off by at most 2^-8 relative. */
+export const BF16_EPSILON = 2 ** -8;
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** Rounds one float32 value to the nearest bfloat16 (ties to even), as oneDNN's conversions do. */
+export function roundBf16Scalar(v: number): number {
+  f32[0] = v;
+  const u = u32[0]!;
+  if ((u & 0x7fffffff) > 0x7f800000) return v; // NaN stays NaN
+  u32[0] = ((u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000) >>> 0;
+  return f32[0];
+}
+
+/** A copy of `a` with every value rounded to bfloat16 (still stored as float32). */
+export function roundBf16(a: Float32Array): Float32Array {
+  const out = new Float32Array(a.length);
+  const bits = new Uint32Array(out.buffer);
+  out.set(a);
+  for (let i = 0; i < bits.length; i++) {
+    const u = bits[i]!;
+    if ((u & 0x7fffffff) > 0x7f800000) continue;
+    bits[i] = ((u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000) >>> 0;
+  }
+  return out;
+}
+
+/** Thrown when a backend cannot compute in the requested precision; says why and what to do instead. */
+export class PrecisionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PrecisionError";
+  }
+}
+
+export function bf16SupportOf(backend: Backend): PrecisionSupport {
+  if (!backend.setPrecision || !backend.bf16Support) {
+    return { level: "unsupported", detail: `the ${backend.name} backend computes in fp32 only` };
+  }
+  return backend.bf16Support();
+}
+
+/** Sets `precision` on `backend`. bf16 where it is emulated works, with a warning that it is slower than
+ * fp32; where it is unsupported, a PrecisionError says why before any work starts. Returns the support
+ * line for reports (null for fp32). */
+export function applyPrecision(backend: Backend, precision: Precision, warn: (msg: string) => void): PrecisionSupport | null {
+  if (precision === "fp32") {
+    backend.setPrecision?.("fp32");
+    return null;
+  }
+  const support = bf16SupportOf(backend);
+  if (support.level === "unsupported") {
+    throw new PrecisionError(`bf16 is not available on ${backend.describe()}: ${support.detail}; use --precision fp32`);
+  }
+  if (support.level === "emulated") warn(`alexnet: warning: bf16 runs emulated here and will be slower than fp32 (${support.detail})`);
+  backend.setPrecision!("bf16");
+  return support;
+}
