@@ -11,12 +11,11 @@ import type { Backend, Conv2dParams, PrecisionSupport, Storage } from "../src/ba
 import type { NativeBackend } from "../src/backend/native/index.js";
 import { applyPrecision, BF16_EPSILON, PrecisionError, roundBf16, roundBf16Scalar } from "../src/backend/precision.js";
 import { ReferenceBackend } from "../src/backend/reference/index.js";
-import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from "../src/nn/index.js";
 import { SGD } from "../src/optim/sgd.js";
 import { noGrad } from "../src/tensor/autograd.js";
 import { crossEntropy } from "../src/tensor/functional.js";
 import { tidy } from "../src/tensor/scope.js";
-import { assertClose, fromFixture, nativeBackend, readFixture, type FixtureArray } from "./helpers.js";
+import { assertClose, fromFixture, nativeBackend, readFixture, rng, smallConvNet, type TrainFixture } from "./helpers.js";
 
 // ---- rounding --------------------------------------------------------------------------------------
 
@@ -76,17 +75,6 @@ describe("applyPrecision", () => {
 });
 
 // ---- reference emulation ----------------------------------------------------------------------------
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
-}
 
 function randArray(seed: number, n: number): Float32Array {
   const r = rng(seed);
@@ -249,27 +237,11 @@ describe("native backend: bf16 against the emulation and fp32", { skip: nativeSk
   });
 });
 
-interface TrainFixture {
-  sgd: { lr: number; momentum: number; weightDecay: number };
-  initial: Record<string, FixtureArray>;
-  final: Record<string, FixtureArray>;
-  batches: { x: FixtureArray; labels: number[] }[];
-  losses: number[];
-}
-
 const fx = readFixture<TrainFixture>("train_step.json");
-
-function smallNet(): Sequential {
-  return new Sequential(
-    new Conv2d(1, 4, { kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d(3, { stride: 2 }),
-    new Conv2d(4, 6, { kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d(2),
-    new Flatten(), new Linear(24, 8), new ReLU(), new Linear(8, 3),
-  );
-}
 
 /** PyTorch's three-step fixture (fp32) with bf16 layers: losses and parameters after each step. */
 function trainSteps(b: Backend) {
-  const net = smallNet().to(b);
+  const net = smallConvNet().to(b);
   tidy(() => net.loadStateDict(new Map(Object.entries(fx.initial).map(([k, v]) => [k, fromFixture(v, b, "float32")]))));
   const opt = new SGD(net.parameters(), fx.sgd);
   const losses: number[] = [];

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { Backend, DType } from "../src/backend/backend.js";
 import { getBackend } from "../src/backend/registry.js";
+import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from "../src/nn/index.js";
 import { tensor, type Tensor } from "../src/tensor/tensor.js";
 
 export interface TestBackend {
@@ -76,4 +77,34 @@ export function readFixture<T>(name: string): T {
 
 export function fromFixture(a: FixtureArray, backend: Backend, dtype: DType, requiresGrad = false): Tensor {
   return tensor(a.data, { shape: a.shape, dtype, backend, requiresGrad });
+}
+
+/** Deterministic uniform floats in [-1, 1) (mulberry32), so a failure reproduces. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  };
+}
+
+/** test/fixtures/train_step.json: PyTorch's three SGD steps of smallConvNet() on fixed batches. */
+export interface TrainFixture {
+  sgd: { lr: number; momentum: number; weightDecay: number };
+  initial: Record<string, FixtureArray>;
+  final: Record<string, FixtureArray>;
+  batches: { x: FixtureArray; labels: number[] }[];
+  losses: number[];
+}
+
+/** The small conv net in AlexNet's pattern that train_step.json was made with. */
+export function smallConvNet(): Sequential {
+  return new Sequential(
+    new Conv2d(1, 4, { kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d(3, { stride: 2 }),
+    new Conv2d(4, 6, { kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d(2),
+    new Flatten(), new Linear(24, 8), new ReLU(), new Linear(8, 3),
+  );
 }

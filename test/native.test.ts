@@ -12,6 +12,7 @@ import {
 import type { NativeBackend } from "../src/backend/native/index.js";
 import { loadNativeBackend } from "../src/backend/native/load.js";
 import { ReferenceBackend } from "../src/backend/reference/index.js";
+import { rng } from "./helpers.js";
 
 const loaded = loadNativeBackend();
 const expectNative = Boolean(process.env.CI) || process.env.ALEXNET_EXPECT_NATIVE === "1";
@@ -27,18 +28,6 @@ if ("error" in loaded) {
 }
 
 // ---- helpers ------------------------------------------------------------------------------------------
-
-/** Deterministic uniform floats in [-1, 1) (mulberry32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
-}
 
 function randArray(r: () => number, n: number, scale = 1): Float32Array {
   const a = new Float32Array(n);

@@ -4,32 +4,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Backend, DType } from "../src/backend/backend.js";
-import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential } from "../src/nn/index.js";
+import type { Sequential } from "../src/nn/index.js";
 import { SGD } from "../src/optim/sgd.js";
 import { crossEntropy } from "../src/tensor/functional.js";
 import { tidy } from "../src/tensor/scope.js";
 import { noGrad } from "../src/tensor/autograd.js";
-import { TEST_BACKENDS, assertClose, fromFixture, readFixture, type FixtureArray } from "./helpers.js";
+import { TEST_BACKENDS, assertClose, fromFixture, readFixture, smallConvNet, type TrainFixture } from "./helpers.js";
 
-interface TrainFixture {
-  sgd: { lr: number; momentum: number; weightDecay: number };
-  initial: Record<string, FixtureArray>;
-  final: Record<string, FixtureArray>;
-  batches: { x: FixtureArray; labels: number[] }[];
-  losses: number[];
-}
 const fx = readFixture<TrainFixture>("train_step.json");
 
-function smallNet(): Sequential {
-  return new Sequential(
-    new Conv2d(1, 4, { kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d(3, { stride: 2 }),
-    new Conv2d(4, 6, { kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d(2),
-    new Flatten(), new Linear(24, 8), new ReLU(), new Linear(8, 3),
-  );
-}
-
 function train(backend: Backend, dtype: DType): { net: Sequential; opt: SGD; losses: number[] } {
-  const net = smallNet().to(backend, dtype);
+  const net = smallConvNet().to(backend, dtype);
   tidy(() => net.loadStateDict(new Map(Object.entries(fx.initial).map(([k, v]) => [k, fromFixture(v, backend, dtype)]))));
   const opt = new SGD(net.parameters(), fx.sgd);
   const losses: number[] = [];
