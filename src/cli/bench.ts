@@ -1,5 +1,6 @@
 // `alexnet bench`: training and inference throughput of AlexNet on random data (timed like d2l: data
-// loading excluded), median over timed steps after warm-up, with the effective GFLOP/s from the analysis.
+// loading excluded), median over timed steps after warm-up, per precision (fp32, bf16 or both): examples/s,
+// effective TFLOP/s from the analysis, the share of time per kind of op, and how bf16 runs on this CPU.
 import { alexNet, alexNetInputShape, ALEXNET_VARIANTS, initWeights, type AlexNetVariant } from "../models/alexnet.js";
 import { analyzeNetwork } from "../analysis/analyze.js";
 import { SGD } from "../optim/sgd.js";
@@ -166,5 +167,5 @@ export const benchCommand: Command = {
 };
 
 const BF16_LAYER_CHOICE =
-  "bf16 mixed precision computes each conv layer in bf16 unless oneDNN's fp32 Winograd is faster for it " +
-  "(3x3 stride-1 layers on CPUs without AMX, where bf16 only doubles fp32 throughput); linear layers always in bf16";
+  "bf16 mode computes a conv layer in bf16 unless oneDNN's fp32 Winograd is faster for it (3x3 stride-1 " +
+  "layers where bf16 has no AMX and only doubles fp32 throughput; with AMX every layer is bf16); linear layers in bf16";
