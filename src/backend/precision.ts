@@ -8,28 +8,28 @@ export const PRECISIONS: readonly Precision[] = ["fp32", "bf16"];
 /** bfloat16 keeps float32's exponent and 8 significant bits: one rounding is off by at most 2^-8 relative. */
 export const BF16_EPSILON = 2 ** -8;
 
+/** The bits of the bfloat16 nearest to float32 bits `u` (ties to even), as oneDNN's conversions round;
+ * NaN stays NaN. */
+function roundBits(u: number): number {
+  if ((u & 0x7fffffff) > 0x7f800000) return u;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000) >>> 0;
+}
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** Rounds one float32 value to the nearest bfloat16 (ties to even), as oneDNN's conversions do. */
+/** Rounds one float32 value to the nearest bfloat16. */
 export function roundBf16Scalar(v: number): number {
   f32[0] = v;
-  const u = u32[0]!;
-  if ((u & 0x7fffffff) > 0x7f800000) return v; // NaN stays NaN
-  u32[0] = ((u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000) >>> 0;
+  u32[0] = roundBits(u32[0]!);
   return f32[0];
 }
 
 /** A copy of `a` with every value rounded to bfloat16 (still stored as float32). */
 export function roundBf16(a: Float32Array): Float32Array {
-  const out = new Float32Array(a.length);
+  const out = Float32Array.from(a);
   const bits = new Uint32Array(out.buffer);
-  out.set(a);
-  for (let i = 0; i < bits.length; i++) {
-    const u = bits[i]!;
-    if ((u & 0x7fffffff) > 0x7f800000) continue;
-    bits[i] = ((u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000) >>> 0;
-  }
+  for (let i = 0; i < bits.length; i++) bits[i] = roundBits(bits[i]!);
   return out;
 }
 
