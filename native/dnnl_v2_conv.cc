@@ -54,12 +54,13 @@ ConvShape conv_shape(const Dims& x, const Dims& wt, const ConvParams& p) {
   return s;
 }
 
-// Mixed precision computes a conv layer in bf16 unless oneDNN's fp32 Winograd is faster for it. Where
-// bf16 runs on AVX512-BF16 without AMX, a bf16 dot product only doubles fp32 throughput, while Winograd
-// F(4x4,3x3) saves ~2.5x of the multiplies: AlexNet-28's three 3x3 layers (batch 128, this EPYC) take
-// 553 ms forward+backward in fp32 Winograd against 754 ms in bf16 direct. The 5x5 layer stays bf16
-// (697 ms against 970 ms for the stacked fp32 Winograd). With AMX, bf16 is ~8x fp32 and always wins.
-// --conv-algorithm direct (no Winograd) computes every layer in bf16.
+// Mixed precision computes a conv layer in bf16 unless an fp32 Winograd is faster for it. Where bf16
+// runs on AVX512-BF16 without AMX, a bf16 dot product only doubles fp32 throughput, while Winograd saves
+// more multiplies than that: AlexNet-28's three 3x3 layers (batch 128, this EPYC) take 553 ms
+// forward+backward in oneDNN's fp32 F(4x4,3x3) against 754 ms in bf16 direct, and the 5x5 conv2 takes
+// ~540 ms in our fp32 F(4x4,5x5) (dnnl_v2_winograd.cc) against ~695 ms in bf16 direct. (Winograd in bf16
+// is not an option: F(4x4,5x5) with bf16 products is off by 3-8% of the output's range.) With AMX, bf16
+// is ~8x fp32 and always wins. --conv-algorithm direct (no Winograd) computes every layer in bf16.
 ConvShape with_conv_type(ConvShape s) {
   if (precision() == Precision::F32) return s;
   static std::unordered_map<std::string, bool> winograd_wins;
@@ -67,11 +68,15 @@ ConvShape with_conv_type(ConvShape s) {
   if (it == winograd_wins.end()) {
     bool wins = false;
     if (cpu_isa() != "avx512_core_amx" && conv_algo != "direct") {
-      try {
-        auto fwd = make_conv_fwd(s, false, false, conv_algorithms(dt::f32));
-        wins = std::strstr(fwd->pd.impl_info_str(), "wino") != nullptr;
-      } catch (const dnnl::error&) {
-        wins = false;
+      if (winograd_qualifies(s)) {
+        wins = true;
+      } else {
+        try {
+          auto fwd = make_conv_fwd(s, false, false, conv_algorithms(dt::f32));
+          wins = std::strstr(fwd->pd.impl_info_str(), "wino") != nullptr;
+        } catch (const dnnl::error&) {
+          wins = false;
+        }
       }
     }
     it = winograd_wins.emplace(s.key, wins).first;
@@ -181,6 +186,7 @@ std::string last_conv_impl() { return last_impl; }
 std::unique_ptr<Tensor> conv_forward(Tensor& x, Tensor& w, Tensor* b, const ConvParams& p, bool relu) {
   // x is (N,C,H,W), w (O,C,KH,KW) -> y (N,O,OH,OW), all three in oneDNN's chosen layouts.
   ConvShape s = with_conv_type(conv_shape(x.dims, w.dims, p));
+  if (auto y = winograd_conv_forward(x, w, b, s, relu)) return y;
   if (precision() == Precision::F32) {
     if (auto y = stacked_conv_forward(x, w, b, s, relu)) return y;
   }
@@ -207,8 +213,9 @@ Grads conv_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvP
   // dy is (N,O,OH,OW) -> dx (N,C,H,W), dw (O,C,KH,KW), db (O).
   ConvShape s = with_conv_type(conv_shape(x.dims, w.dims, p));
   if (dy.dims != Dims{s.n, s.o, s.oh, s.ow}) throw std::invalid_argument("conv2dBackward: dy has the wrong shape");
-  Grads stacked;
-  if (precision() == Precision::F32 && stacked_conv_backward(dy, x, w, has_bias, s, need_dx, stacked)) return stacked;
+  Grads fast;
+  if (winograd_conv_backward(dy, x, w, has_bias, s, need_dx, fast)) return fast;
+  if (precision() == Precision::F32 && stacked_conv_backward(dy, x, w, has_bias, s, need_dx, fast)) return fast;
   auto e = cached<ConvBwd>("conv_bwd|" + s.key + (has_bias ? "|b" : "|"), [&] { return make_conv_bwd(make_conv_fwd(s, has_bias, false, conv_algorithms(s.act)), s, has_bias); });
   Grads g;
   // dy is adopted: the data and weights backward want the same layout (the forward's dst layout).

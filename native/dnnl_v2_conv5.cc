@@ -1,6 +1,7 @@
-// oneDNN 2.x: a KxK stride-1 convolution with 4 <= K <= 6 (AlexNet's 5x5 conv2) computed as a single 3x3
-// convolution over four shifted copies of the input stacked along channels, so that oneDNN's Winograd
-// F(4x4,3x3) kernels apply to it (oneDNN has no Winograd for 5x5).
+// oneDNN 2.x: a KxK stride-1 convolution with 4 <= K <= 6 computed as a single 3x3 convolution over four
+// shifted copies of the input stacked along channels, so that oneDNN's Winograd F(4x4,3x3) kernels apply
+// to it (oneDNN has no Winograd for larger kernels). 5x5 layers with channels in multiples of 16, such as
+// AlexNet's conv2, take the faster F(4x4,5x5) of dnnl_v2_winograd.cc instead; this covers the others.
 //
 // Why it is exact: pad the kernel with zeros to 6x6 and cut it into four 3x3 blocks K_ab (a,b in {0,1}).
 // With padding p,

@@ -108,4 +108,12 @@ std::unique_ptr<Tensor> stacked_conv_forward(Tensor& x, Tensor& w, Tensor* b, co
 // Returns false when the shape does not qualify (the caller then runs the direct backward).
 bool stacked_conv_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvShape& s, bool need_dx, Grads& g);
 
+// ---- 5x5 stride-1 convolutions by Winograd F(4x4,5x5) in fp32 (dnnl_v2_winograd.cc) -----------------------
+// True when s is a 5x5 stride-1 fp32 conv with channel counts in multiples of 16, padding <= 4, and enough
+// tiles for the transforms to pay (any count under --conv-algorithm winograd; never under direct).
+bool winograd_qualifies(const ConvShape& s);
+// Null / false when s does not qualify (the caller then takes another path).
+std::unique_ptr<Tensor> winograd_conv_forward(Tensor& x, Tensor& w, Tensor* b, const ConvShape& s, bool relu);
+bool winograd_conv_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvShape& s, bool need_dx, Grads& g);
+
 }  // namespace nat::v2

@@ -184,11 +184,28 @@ describe("native backend: bf16 against the emulation and fp32", { skip: nativeSk
         const emulated = withPrecision(ref, () => convRun(ref, c, 11));
         const got = withPrecision(nb, () => convRun(nb, c, 11), algorithm);
         got.forEach((a, i) => assertClose(a, fp32[i]!, VS_FP32, `${PARTS[i]} vs fp32`));
-        // "auto" may compute a 3x3 layer in fp32 Winograd (faster without AMX): then it matches fp32.
+        // "auto" may compute a 3x3 or 5x5 layer in fp32 Winograd (faster without AMX): then it matches fp32.
         if (algorithm === "direct") got.forEach((a, i) => assertClose(a, emulated[i]!, VS_EMULATION, `${PARTS[i]} vs emulation`));
       });
     }
   }
+
+  it("a 5x5 layer with enough tiles runs in fp32 Winograd F(4x4,5x5) where bf16 has no AMX", () => {
+    const c: ConvCase = { name: "5x5, 294 tiles", x: [6, 16, 26, 26], w: [16, 16, 5, 5], p: { stride: [1, 1], padding: [2, 2] } };
+    const fp32 = convRun(ref, c, 13);
+    const got = withPrecision(nb, () => {
+      const out = convRun(nb, c, 13);
+      return { out, impl: nb.info().lastConvImpl };
+    });
+    if (nb.info().cpuIsa === "avx512_core_amx") {
+      assert.doesNotMatch(got.impl, /winograd/, "with AMX every layer is bf16");
+      got.out.forEach((a, i) => assertClose(a, fp32[i]!, VS_FP32, `${PARTS[i]} vs fp32`));
+    } else {
+      assert.match(got.impl, /^winograd F\(4x4,5x5\)/);
+      got.out.forEach((a, i) => assertClose(a, fp32[i]!, 1e-4, `${PARTS[i]} vs fp32`));
+      assert.ok(!isBf16(got.out[0]!), "y keeps fp32 precision");
+    }
+  });
 
   it("linear, forward and backward; gradients of weights are fp32", () => {
     const fp32 = linearRun(ref, 5);

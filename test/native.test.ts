@@ -163,7 +163,7 @@ function suite(nb: NativeBackend): void {
       }
     });
 
-    it("conv2d with Winograd (3x3; 5x5 stacked into 3x3) and with ReLU fused", () => {
+    it("conv2d with Winograd (3x3; 5x5 as F(4x4,5x5); 4x4..6x6 stacked into 3x3) and with ReLU fused", () => {
       const r = rng(2);
       const pair = new Pair(nb, rb);
       const k: ConvCase = {
@@ -175,17 +175,26 @@ function suite(nb: NativeBackend): void {
         convRoundTrip(pair, k, r, "winograd conv");
         winograd = nb.info().lastConvImpl.includes("wino");
         pair.disposeAll();
-        // 4x4..6x6 stride-1 kernels run as one stacked 3x3 Winograd conv where Winograd is available.
+        // 5x5 stride-1 kernels with channels in multiples of 16 run as Winograd F(4x4,5x5) (ours, any CPU);
+        // other 4x4..6x6 stride-1 kernels as one stacked 3x3 Winograd conv where oneDNN has Winograd.
         const cases: Partial<ConvCase>[] = [
           { kh: 5, kw: 5, p: { stride: [1, 1], padding: [2, 2] } },
           { kh: 5, kw: 5, p: { stride: [1, 1], padding: [0, 1] }, h: 9, w: 11 },
           { kh: 4, kw: 6, p: { stride: [1, 1], padding: [3, 1] }, o: 20, bias: false },
           { kh: 6, kw: 4, p: { stride: [1, 1], padding: [4, 0] }, c: 16, needDx: false },
           { kh: 5, kw: 5, p: { stride: [1, 1], padding: [2, 2] }, h: 13, w: 13, c: 48, o: 40 },
+          { kh: 5, kw: 5, p: { stride: [1, 1], padding: [4, 3] }, h: 7, w: 14, c: 16, o: 48, bias: false },
+          { kh: 5, kw: 5, p: { stride: [1, 1], padding: [1, 0] }, n: 5, h: 17, w: 6, c: 48, o: 16, needDx: false },
         ];
         for (const [i, c] of cases.entries()) {
-          convRoundTrip(pair, { ...k, n: 3, h: 10, w: 10, ...c }, r, `stacked conv ${i}`, i === 1);
-          if (winograd) assert.match(nb.info().lastConvImpl, /^stacked 3x3 .*wino/, `stacked conv ${i} path`);
+          const kc = { ...k, n: 3, h: 10, w: 10, ...c };
+          convRoundTrip(pair, kc, r, `5x5-like conv ${i}`, i === 1);
+          const impl = nb.info().lastConvImpl;
+          if (kc.kh === 5 && kc.kw === 5 && kc.c % 16 === 0 && kc.o % 16 === 0) {
+            assert.match(impl, /^winograd F\(4x4,5x5\)/, `5x5-like conv ${i} path`);
+          } else if (winograd) {
+            assert.match(impl, /^stacked 3x3 .*wino/, `5x5-like conv ${i} path`);
+          }
           pair.disposeAll();
         }
       } finally {

@@ -167,5 +167,6 @@ export const benchCommand: Command = {
 };
 
 const BF16_LAYER_CHOICE =
-  "bf16 mode computes a conv layer in bf16 unless oneDNN's fp32 Winograd is faster for it (3x3 stride-1 " +
-  "layers where bf16 has no AMX and only doubles fp32 throughput; with AMX every layer is bf16); linear layers in bf16";
+  "bf16 mode computes a conv layer in bf16 unless an fp32 Winograd is faster for it (3x3 stride-1 layers in " +
+  "oneDNN's F(4x4,3x3), 5x5 stride-1 layers in alexnet-ts's F(4x4,5x5), where bf16 has no AMX and only doubles " +
+  "fp32 throughput; with AMX every layer is bf16); linear layers in bf16";
