@@ -22,8 +22,6 @@
 #include "dnnl_v2_internal.h"
 
 #include <algorithm>
-#include <cstring>
-#include <stdexcept>
 
 namespace nat {
 
@@ -95,29 +93,18 @@ typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
 __attribute__((always_inline)) inline v16 load(const float* p) { return *reinterpret_cast<const v16*>(p); }
 __attribute__((always_inline)) inline void store(float* p, v16 v) { *reinterpret_cast<v16*>(p) = v; }
 
-// out[i * os] = sum_k m[i][k] in[k * is] for a constant R x K matrix; zero and unit terms fold away.
-template <int R, int K>
-__attribute__((always_inline)) inline void apply(const float (&m)[R][K], const v16* in, int is, v16* out, int os) {
+// out[i * os] = sum_k c[i][k] in[k * is] with c = m, or m's transpose when transposed, a constant matrix:
+// its zero and unit terms fold away.
+template <bool transposed, int A, int B>
+__attribute__((always_inline)) inline void apply(const float (&m)[A][B], const v16* in, int is, v16* out, int os) {
+  constexpr int rows = transposed ? B : A, inner = transposed ? A : B;
 #pragma GCC unroll 8
-  for (int i = 0; i < R; ++i) {
+  for (int i = 0; i < rows; ++i) {
     v16 acc = {};
 #pragma GCC unroll 8
-    for (int k = 0; k < K; ++k) {
-      if (m[i][k] != 0) acc += m[i][k] * in[k * is];
-    }
-    out[i * os] = acc;
-  }
-}
-
-// Transposed: out[i * os] = sum_k m[k][i] in[k * is].
-template <int K, int R>
-__attribute__((always_inline)) inline void apply_t(const float (&m)[K][R], const v16* in, int is, v16* out, int os) {
-#pragma GCC unroll 8
-  for (int i = 0; i < R; ++i) {
-    v16 acc = {};
-#pragma GCC unroll 8
-    for (int k = 0; k < K; ++k) {
-      if (m[k][i] != 0) acc += m[k][i] * in[k * is];
+    for (int k = 0; k < inner; ++k) {
+      const float c = transposed ? m[k][i] : m[i][k];
+      if (c != 0) acc += c * in[k * is];
     }
     out[i * os] = acc;
   }
@@ -133,8 +120,8 @@ WINO_TARGETS void tile_in(const float* plane, int64_t h, int64_t w, int64_t r0, 
       d[i * kAlpha + j] = r >= 0 && r < h && c >= 0 && c < w ? load(plane + (r * w + c) * kB) : v16{};
     }
   }
-  for (int j = 0; j < kAlpha; ++j) apply(bt, d + j, kAlpha, t + j, kAlpha);          // columns: B^T d
-  for (int i = 0; i < kAlpha; ++i) apply(bt, t + i * kAlpha, 1, d + i * kAlpha, 1);  // rows: (B^T d) B
+  for (int j = 0; j < kAlpha; ++j) apply<false>(bt, d + j, kAlpha, t + j, kAlpha);          // columns: B^T d
+  for (int i = 0; i < kAlpha; ++i) apply<false>(bt, t + i * kAlpha, 1, d + i * kAlpha, 1);  // rows: (B^T d) B
   for (int k = 0; k < kPos; ++k) store(dst + k * stride, d[k]);
 }
 
@@ -145,8 +132,8 @@ WINO_TARGETS void tile_out(const float* src, int64_t stride, const float* bias, 
   constexpr auto& at = kMats.at;
   v16 mm[kPos], t[kOut * kAlpha], y[kOut * kOut];
   for (int k = 0; k < kPos; ++k) mm[k] = load(src + k * stride);
-  for (int j = 0; j < kAlpha; ++j) apply(at, mm + j, kAlpha, t + j, kAlpha);    // A^T M: 4 x 8
-  for (int i = 0; i < kOut; ++i) apply(at, t + i * kAlpha, 1, y + i * kOut, 1);  // (A^T M) A: 4 x 4
+  for (int j = 0; j < kAlpha; ++j) apply<false>(at, mm + j, kAlpha, t + j, kAlpha);    // A^T M: 4 x 8
+  for (int i = 0; i < kOut; ++i) apply<false>(at, t + i * kAlpha, 1, y + i * kOut, 1);  // (A^T M) A: 4 x 4
   const v16 b = bias != nullptr ? load(bias) : v16{};
   for (int i = 0; i < kOut; ++i) {
     for (int j = 0; j < kOut; ++j) {
@@ -169,8 +156,8 @@ WINO_TARGETS void tile_grad(const float* plane, int64_t h, int64_t w, int64_t r0
       d[i * kOut + j] = r < h && c < w ? load(plane + (r * w + c) * kB) : v16{};
     }
   }
-  for (int j = 0; j < kOut; ++j) apply_t(at, d + j, kOut, t + j, kOut);              // A dY: 8 x 4
-  for (int i = 0; i < kAlpha; ++i) apply_t(at, t + i * kOut, 1, p + i * kAlpha, 1);  // (A dY) A^T: 8 x 8
+  for (int j = 0; j < kOut; ++j) apply<true>(at, d + j, kOut, t + j, kOut);              // A dY: 8 x 4
+  for (int i = 0; i < kAlpha; ++i) apply<true>(at, t + i * kOut, 1, p + i * kAlpha, 1);  // (A dY) A^T: 8 x 8
   for (int k = 0; k < kPos; ++k) store(dst + k * stride, p[k]);
 }
 
