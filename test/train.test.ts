@@ -95,6 +95,9 @@ describe("alexnet train (native backend)", { skip }, () => {
     const resumed = alexnet(["train", "--resume", killed, "--plain"]);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /resuming .* from .*step-0000000\d+/);
+    // The resumed run kept checkpointing every 4 steps, as recorded in config.json.
+    const recorded = JSON.parse(readFileSync(join(killed, "config.json"), "utf8")) as { checkpointEvery: number | null };
+    assert.equal(recorded.checkpointEvery, 4);
     const a = decodeSafetensors(new Uint8Array(readFileSync(join(straight, "model.safetensors"))), "a").tensors;
     const b = decodeSafetensors(new Uint8Array(readFileSync(join(killed, "model.safetensors"))), "b").tensors;
     for (const [name, t] of a) assert.deepEqual(b.get(name)!.data, t.data, `${name} differs after resume`);

@@ -102,6 +102,14 @@ function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<str
   return { ...settings, epochs: given.includes("epochs") ? (flags.epochs as number) : settings.epochs };
 }
 
+/** --checkpoint-every as given, else (on --resume) as the run recorded it; undefined: epoch ends only. */
+function checkpointEvery(flags: ParsedFlags, saved: Record<string, unknown> | null): number | undefined {
+  const given = flags["checkpoint-every"] as number | undefined;
+  if (given !== undefined) return given;
+  const recorded = saved?.checkpointEvery;
+  return typeof recorded === "number" && Number.isSafeInteger(recorded) && recorded >= 1 ? recorded : undefined;
+}
+
 /** The oneDNN version behind the native backend, for config.json. */
 function onednnVersion(backend: Backend): { onednn?: string } {
   const info = (backend as { info?(): { onednn: string } }).info?.();
@@ -121,6 +129,7 @@ export const trainCommand: Command = {
     const saved = resumeDir ? readConfig(resumeDir) : null;
     const settings = saved ? settingsForResume(argv, flags, saved) : settingsFromFlags(flags);
     const runDir = resumeDir ?? (flags["run-dir"] as string | undefined) ?? defaultRunDir();
+    const every = checkpointEvery(flags, saved);
     checkWritable(runDir);
     const backend = selectBackend({ ...flags, precision: settings.precision });
     const log = (msg: string): void => console.error(msg);
@@ -152,6 +161,7 @@ export const trainCommand: Command = {
       backend: backend.describe(),
       versions: { node: process.versions.node, alexnetTs: "0.1.0", ...onednnVersion(backend) },
       data: { train: trainSet.source, test: testSet.source, trainExamples: trainLoader.size, testExamples: testLoader.size },
+      checkpointEvery: every ?? null,
       started: saved?.started ?? new Date().toISOString(),
     });
 
@@ -165,7 +175,6 @@ export const trainCommand: Command = {
     const handlers = { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM") };
     process.on("SIGINT", handlers.SIGINT);
     process.on("SIGTERM", handlers.SIGTERM);
-    const every = flags["checkpoint-every"] as number | undefined;
     const save = (s: TrainState): void => {
       writeCheckpoint(runDir, s.step, snapshot(net, optimizer, s));
     };
