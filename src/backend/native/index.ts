@@ -190,8 +190,9 @@ export class NativeBackend implements Backend {
     return this.addon.Threads();
   }
 
-  /** Convolution algorithm: "auto" (oneDNN uses Winograd for 3x3 stride-1 layers where it expects a gain),
-   * "direct", or "winograd" (where available, else direct). */
+  /** Convolution algorithm: "auto" (Winograd where it is expected to gain: oneDNN's F(4x4,3x3) for 3x3 and
+   * our F(4x4,5x5) for 5x5 stride-1 layers with enough tiles), "direct", or "winograd" (wherever available,
+   * else direct). */
   setConvAlgorithm(name: ConvAlgorithm): void {
     this.addon.SetConvAlgorithm(name);
   }
