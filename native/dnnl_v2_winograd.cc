@@ -235,48 +235,43 @@ struct Geom {
   int64_t chunk_images() const { return std::max<int64_t>(1, kChunkTiles / tiles_per_image()); }
 };
 
-// V[k][t][c] for the images [n0, n0+nc) of in (CI channels): t runs over (image, tile row, tile column).
-void transform_input(const float* in, const Geom& g, int64_t n0, int64_t nc, float* v) {
-  const int64_t blocks = g.ci / kB, tpi = g.tiles_per_image(), tw = g.tw(), tiles = nc * tpi;
-  const int64_t stride = tiles * g.ci;
+// Calls f(t, cb, n, r0, c0) in parallel for each tile t of the images [n0, n0+nc) (image n, top-left output
+// (r0, c0)) and each of the blocks channel blocks cb.
+template <class F>
+void for_tiles(const Geom& g, int64_t n0, int64_t nc, int64_t blocks, F f) {
+  const int64_t tpi = g.tiles_per_image(), tw = g.tw(), tiles = nc * tpi;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t t = 0; t < tiles; ++t) {
-    for (int64_t cb = 0; cb < blocks; ++cb) {
-      const int64_t n = n0 + t / tpi, ty = t % tpi / tw, tx = t % tw;
-      const float* plane = in + (n * blocks + cb) * g.h * g.w * kB;
-      tile_in(plane, g.h, g.w, ty * kOut - g.pt, tx * kOut - g.pl, v + t * g.ci + cb * kB, stride);
-    }
+    for (int64_t cb = 0; cb < blocks; ++cb) f(t, cb, n0 + t / tpi, t % tpi / tw * kOut, t % tw * kOut);
   }
+}
+
+// V[k][t][c] for the images [n0, n0+nc) of in (CI channels): t runs over (image, tile row, tile column).
+void transform_input(const float* in, const Geom& g, int64_t n0, int64_t nc, float* v) {
+  const int64_t blocks = g.ci / kB, stride = nc * g.tiles_per_image() * g.ci;
+  for_tiles(g, n0, nc, blocks, [&](int64_t t, int64_t cb, int64_t n, int64_t r0, int64_t c0) {
+    const float* plane = in + (n * blocks + cb) * g.h * g.w * kB;
+    tile_in(plane, g.h, g.w, r0 - g.pt, c0 - g.pl, v + t * g.ci + cb * kB, stride);
+  });
 }
 
 // out's images [n0, n0+nc) from M[k][t][o] (CO channels).
 void transform_output(const float* mm, const Geom& g, int64_t n0, int64_t nc, const float* bias, bool relu,
                       float* out) {
-  const int64_t blocks = g.co / kB, tpi = g.tiles_per_image(), tw = g.tw(), tiles = nc * tpi;
-  const int64_t stride = tiles * g.co;
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t t = 0; t < tiles; ++t) {
-    for (int64_t ob = 0; ob < blocks; ++ob) {
-      const int64_t n = n0 + t / tpi, ty = t % tpi / tw, tx = t % tw;
-      float* plane = out + (n * blocks + ob) * g.oh * g.ow * kB;
-      tile_out(mm + t * g.co + ob * kB, stride, bias != nullptr ? bias + ob * kB : nullptr, relu, plane, g.oh,
-                  g.ow, ty * kOut, tx * kOut);
-    }
-  }
+  const int64_t blocks = g.co / kB, stride = nc * g.tiles_per_image() * g.co;
+  for_tiles(g, n0, nc, blocks, [&](int64_t t, int64_t ob, int64_t n, int64_t r0, int64_t c0) {
+    float* plane = out + (n * blocks + ob) * g.oh * g.ow * kB;
+    tile_out(mm + t * g.co + ob * kB, stride, bias != nullptr ? bias + ob * kB : nullptr, relu, plane, g.oh, g.ow, r0, c0);
+  });
 }
 
 // P[k][t][o] = A dY A^T for the images [n0, n0+nc) of dy (CO channels, OH x OW).
 void transform_grad(const float* dy, const Geom& g, int64_t n0, int64_t nc, float* p) {
-  const int64_t blocks = g.co / kB, tpi = g.tiles_per_image(), tw = g.tw(), tiles = nc * tpi;
-  const int64_t stride = tiles * g.co;
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t t = 0; t < tiles; ++t) {
-    for (int64_t ob = 0; ob < blocks; ++ob) {
-      const int64_t n = n0 + t / tpi, ty = t % tpi / tw, tx = t % tw;
-      const float* plane = dy + (n * blocks + ob) * g.oh * g.ow * kB;
-      tile_grad(plane, g.oh, g.ow, ty * kOut, tx * kOut, p + t * g.co + ob * kB, stride);
-    }
-  }
+  const int64_t blocks = g.co / kB, stride = nc * g.tiles_per_image() * g.co;
+  for_tiles(g, n0, nc, blocks, [&](int64_t t, int64_t ob, int64_t n, int64_t r0, int64_t c0) {
+    const float* plane = dy + (n * blocks + ob) * g.oh * g.ow * kB;
+    tile_grad(plane, g.oh, g.ow, r0, c0, p + t * g.co + ob * kB, stride);
+  });
 }
 
 struct Matmul {
