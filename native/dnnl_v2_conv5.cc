@@ -24,7 +24,7 @@ using dnnl::algorithm;
 
 namespace {
 
-constexpr int64_t kBlock = 16;  // channels per block in nChw16c
+constexpr int64_t kBlock = kChannelBlock;
 
 struct StackedPlan {
   bool ok = false;
@@ -47,8 +47,8 @@ std::shared_ptr<StackedPlan> stacked_plan(const ConvShape& s, bool bias, bool re
     if (!qualifies(s)) return plan;
     const int64_t sh = s.oh + 2, sw = s.ow + 2;
     plan->s3 = conv_shape({s.n, 4 * s.c, sh, sw}, {s.o, 4 * s.c, 3, 3}, ConvParams{1, 1, 0, 0});
-    plan->x_md = memory::desc({s.n, s.c, s.h, s.w}, dt::f32, tag::nChw16c);
-    plan->x4_md = memory::desc({s.n, 4 * s.c, sh, sw}, dt::f32, tag::nChw16c);
+    plan->x_md = blocked_md({s.n, s.c, s.h, s.w});
+    plan->x4_md = blocked_md({s.n, 4 * s.c, sh, sw});
     // "auto" takes Winograd only where oneDNN's heuristic expects it to win; otherwise direct 5x5 is better.
     std::vector<algorithm> algs = {conv_algorithm_setting() == "winograd" ? algorithm::convolution_winograd
                                                                            : algorithm::convolution_auto};

@@ -71,6 +71,11 @@ struct ConvShape {
   dt act;  // the type this layer computes in (its activations and weights; gradients of weights are f32)
   std::string key;
 };
+// Channels per block of nChw16c, the fp32 layout the hand-written conv paths (stacked 3x3 in
+// dnnl_v2_conv5.cc, Winograd F(4x4,5x5) in dnnl_v2_winograd.cc) read and write.
+constexpr int64_t kChannelBlock = 16;
+inline memory::desc blocked_md(const memory::dims& nchw) { return memory::desc(nchw, dt::f32, tag::nChw16c); }
+
 // An fp32 shape; in mixed precision conv_forward/backward retype it with conv_type().
 ConvShape conv_shape(const Dims& x, const Dims& w, const ConvParams& p);
 // The type a layer computes in under the current precision (see dnnl_v2_conv.cc for the choice).

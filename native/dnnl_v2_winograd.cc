@@ -29,7 +29,7 @@ using namespace v2;
 
 namespace {
 
-constexpr int64_t kB = 16;  // channels per block in nChw16c
+constexpr int64_t kB = kChannelBlock;  // floats per vector: 16 channels of one pixel
 constexpr int kAlpha = 8, kOut = 4, kTap = 5, kPos = kAlpha * kAlpha;
 constexpr int64_t kChunkTiles = 512;  // tiles per matmul batch (tuned on AlexNet's conv2, 2 threads)
 
@@ -338,20 +338,16 @@ void bias_grad(const float* dy, int64_t n, int64_t o, int64_t hw, float* db) {
   }
 }
 
-memory::desc blocked_md(int64_t n, int64_t c, int64_t h, int64_t w) {
-  return memory::desc({n, c, h, w}, dt::f32, tag::nChw16c);
-}
-
 std::unique_ptr<Tensor> forward(Tensor& x, Tensor& w, Tensor* b, const ConvShape& s, bool relu) {
   // x is (N,C,H,W) nChw16c, w (O,C,5,5) -> U (64,C,O) -> y (N,O,OH,OW) nChw16c
   set_last_conv_impl("winograd F(4x4,5x5) (alexnet-ts)");
   TempBuf tx, tw, tu, tb;
-  const float* xp = in_layout(x, blocked_md(s.n, s.c, s.h, s.w), true, tx);
+  const float* xp = in_layout(x, blocked_md({s.n, s.c, s.h, s.w}), true, tx);
   const float* wp = plain_data(w, tw);
   float* u = tu.reset(sizeof(float) * kPos * s.c * s.o);
   transform_weights(wp, s.o, s.c, false, u);
   const float* bp = bias_data(b, s.o, tb);
-  auto y = std::make_unique<Tensor>(Dims{s.n, s.o, s.oh, s.ow}, blocked_md(s.n, s.o, s.oh, s.ow));
+  auto y = std::make_unique<Tensor>(Dims{s.n, s.o, s.oh, s.ow}, blocked_md({s.n, s.o, s.oh, s.ow}));
   correlate(xp, u, bp, relu, Geom{s.n, s.c, s.h, s.w, s.o, s.oh, s.ow, s.p.ph, s.p.pw}, y->data);
   return y;
 }
@@ -359,18 +355,19 @@ std::unique_ptr<Tensor> forward(Tensor& x, Tensor& w, Tensor* b, const ConvShape
 void backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvShape& s, bool need_dx, Grads& gr) {
   // dy is (N,O,OH,OW) -> dx (N,C,H,W) nChw16c, dw (O,C,5,5) plain, db (O)
   TempBuf tdy, tx, tw, tu, tv, tp, tz;
-  const float* dyp = in_layout(dy, blocked_md(s.n, s.o, s.oh, s.ow), true, tdy);
+  const memory::desc x_md = blocked_md({s.n, s.c, s.h, s.w});
+  const float* dyp = in_layout(dy, blocked_md({s.n, s.o, s.oh, s.ow}), true, tdy);
   if (need_dx) {
     // dx is the correlation of dy, padded by 4-p, with the rotated kernels, in and out channels swapped.
     const float* wp = plain_data(w, tw);
     float* u = tu.reset(sizeof(float) * kPos * s.c * s.o);
     transform_weights(wp, s.o, s.c, true, u);
-    gr.dx = std::make_unique<Tensor>(x.dims, blocked_md(s.n, s.c, s.h, s.w));
+    gr.dx = std::make_unique<Tensor>(x.dims, x_md);
     const Geom gd{s.n, s.o, s.oh, s.ow, s.c, s.h, s.w, kTap - 1 - s.p.ph, kTap - 1 - s.p.pw};
     correlate(dyp, u, nullptr, false, gd, gr.dx->data);
   }
   // Z[k] (O x C) = sum over chunks of P[k]^T V[k], then dW = G^T Z G.
-  const float* xp = in_layout(x, blocked_md(s.n, s.c, s.h, s.w), true, tx);
+  const float* xp = in_layout(x, x_md, true, tx);
   const Geom g{s.n, s.c, s.h, s.w, s.o, s.oh, s.ow, s.p.ph, s.p.pw};
   const int64_t step = g.chunk_images(), tpi = g.tiles_per_image();
   float* v = tv.reset(sizeof(float) * kPos * step * tpi * s.c);
