@@ -67,27 +67,28 @@ function settingsFromFlags(flags: ParsedFlags): RunSettings {
   };
 }
 
-/** config.json is outside data (hand-edited, truncated, from another version): each saved setting must pass
+/** config.json is outside data (hand-edited, truncated, from another version): each saved value must pass
  * the same checks as its flag, so a damaged file is one clear line, never a run on strings or NaN. */
+function checkSavedValue(where: string, v: unknown, flag: string, optional: boolean): void {
+  const spec = TRAIN_FLAGS[flag]!;
+  const bad = (what: string): Error => new Error(`config.json: ${where} ${what} (got ${JSON.stringify(v) ?? String(v)})`);
+  if (v === null && optional) return;
+  if (spec.type === "string") {
+    if (typeof v !== "string" || (spec.choices && !spec.choices.includes(v))) throw bad(`must be one of ${spec.choices?.join(", ")}`);
+    return;
+  }
+  if (typeof v !== "number" || !Number.isFinite(v)) throw bad("must be a number");
+  if (spec.type === "int" && !Number.isSafeInteger(v)) throw bad("must be a whole number");
+  if (spec.min !== undefined && v < spec.min) throw bad(`must be at least ${spec.min}`);
+}
+
 function checkSavedSettings(settings: RunSettings): void {
   const keys: [keyof RunSettings, string][] = [
     ["variant", "variant"], ["epochs", "epochs"], ["lr", "lr"], ["batchSize", "batch-size"], ["momentum", "momentum"],
     ["weightDecay", "weight-decay"], ["seed", "seed"], ["widthScale", "width-scale"], ["trainLimit", "train-limit"], ["testLimit", "test-limit"],
     ["precision", "precision"],
   ];
-  for (const [key, flag] of keys) {
-    const v: unknown = settings[key];
-    const spec = TRAIN_FLAGS[flag]!;
-    const bad = (what: string): Error => new Error(`config.json: settings.${key} ${what} (got ${JSON.stringify(v) ?? String(v)})`);
-    if (v === null && (key === "trainLimit" || key === "testLimit")) continue;
-    if (spec.type === "string") {
-      if (typeof v !== "string" || (spec.choices && !spec.choices.includes(v))) throw bad(`must be one of ${spec.choices?.join(", ")}`);
-      continue;
-    }
-    if (typeof v !== "number" || !Number.isFinite(v)) throw bad("must be a number");
-    if (spec.type === "int" && !Number.isSafeInteger(v)) throw bad("must be a whole number");
-    if (spec.min !== undefined && v < spec.min) throw bad(`must be at least ${spec.min}`);
-  }
+  for (const [key, flag] of keys) checkSavedValue(`settings.${key}`, settings[key], flag, key === "trainLimit" || key === "testLimit");
 }
 
 /** A resumed run keeps its settings; only --epochs may extend it. Other run-defining flags are an error. */
@@ -106,8 +107,10 @@ function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<str
 function checkpointEvery(flags: ParsedFlags, saved: Record<string, unknown> | null): number | undefined {
   const given = flags["checkpoint-every"] as number | undefined;
   if (given !== undefined) return given;
-  const recorded = saved?.checkpointEvery;
-  return typeof recorded === "number" && Number.isSafeInteger(recorded) && recorded >= 1 ? recorded : undefined;
+  // Runs from before it was recorded have none: epoch ends only.
+  const recorded = saved?.checkpointEvery ?? null;
+  checkSavedValue("checkpointEvery", recorded, "checkpoint-every", true);
+  return (recorded as number | null) ?? undefined;
 }
 
 /** The oneDNN version behind the native backend, for config.json. */
