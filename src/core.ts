@@ -1,4 +1,7 @@
-// The browser-safe core: tensors, autograd, nn, optim, backends and the models. Imports nothing from Node.
+// The browser-safe core (`alexnet-ts/core`): tensors, autograd, nn, optim, the Backend contract and the
+// reference backend, the models, the analysis, the training loop, and the pure parts of data (IDX parsing,
+// PIL-exact resize, image decoding, safetensors on bytes). Imports nothing from Node: the lint rule in
+// eslint.config.js and test/core.bundle.test.ts enforce it.
 export * from "./tensor/index.js";
 export * as nn from "./nn/index.js";
 export * as optim from "./optim/index.js";
@@ -7,3 +10,11 @@ export { getBackend, setBackend, registerBackend, listBackends, hasBackend } fro
 export { ReferenceBackend } from "./backend/reference/index.js";
 export { alexNet, alexNetInputShape, initWeights, ALEXNET_VARIANTS, type AlexNetVariant, type AlexNetOptions } from "./models/alexnet.js";
 export { shapeTable } from "./models/summary.js";
+export { analyzeNetwork, answers, type LayerStats, type NetworkStats, type Answers } from "./analysis/analyze.js";
+export { DataError, parseIdx, parseIdxImages, parseIdxLabels, encodeIdx, type IdxArray, type IdxImages } from "./data/idx.js";
+export { Resizer, resizeBilinear, bilinearPlan, toTensor, resizedSize } from "./data/resize.js";
+export { decodeImage, decodePng, decodeJpeg, sniffFormat, imageForModel, ImageError, type GrayImage } from "./data/decode/index.js";
+export { BatchAssembler, type Batch, type ImageDataset } from "./data/batch.js";
+export { Xoshiro128, shuffledOrder } from "./data/prng.js";
+export { TEXT_LABELS } from "./data/labels.js";
+export { encodeSafetensors, decodeSafetensors, type NamedTensor, type DecodedSafetensors } from "./train/safetensors.js";

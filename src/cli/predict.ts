@@ -6,7 +6,7 @@ import { loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
 import { DataLoader } from "../data/loader.js";
 import { imageGrid } from "../data/grid.js";
 import { encodePng } from "../data/png.js";
-import { loadImageForModel } from "../data/decode/index.js";
+import { loadImageForModel } from "../data/decode/file.js";
 import type { Sequential } from "../nn/sequential.js";
 import type { Backend } from "../backend/backend.js";
 import { noGrad } from "../tensor/autograd.js";
