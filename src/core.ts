@@ -6,7 +6,12 @@ export * from "./tensor/index.js";
 export * as nn from "./nn/index.js";
 export * as optim from "./optim/index.js";
 export * from "./backend/backend.js";
-export { getBackend, setBackend, registerBackend, listBackends, hasBackend } from "./backend/registry.js";
+export {
+  getBackend, setBackend, registerBackend, listBackends, hasBackend, createBackend, registerBackendFactory, listBackendFactories,
+  type BackendFactory, type BackendOptions,
+} from "./backend/registry.js";
+export * from "./backend/shapes.js";
+export { applyPrecision, precisionSupportOf, PrecisionError } from "./backend/precision.js";
 export { ReferenceBackend } from "./backend/reference/index.js";
 export { alexNet, alexNetInputShape, initWeights, ALEXNET_VARIANTS, type AlexNetVariant, type AlexNetOptions } from "./models/alexnet.js";
 export { shapeTable } from "./models/summary.js";
@@ -18,3 +23,9 @@ export { BatchAssembler, type Batch, type ImageDataset } from "./data/batch.js";
 export { Xoshiro128, shuffledOrder } from "./data/prng.js";
 export { TEXT_LABELS } from "./data/labels.js";
 export { encodeSafetensors, decodeSafetensors, type NamedTensor, type DecodedSafetensors } from "./train/safetensors.js";
+export {
+  trainCh6, evaluateAccuracy, initialTrainState, finalLines, argmaxRows, DivergedError, TRAINING_OPS,
+  type TrainState, type TrainOptions, type TrainResult, type TrainerHooks, type MetricPoint, type StepInfo, type BatchSource,
+} from "./train/trainer.js";
+export { setYield, type Yield } from "./train/platform.js";
+export { checkOps } from "./nn/module.js";
