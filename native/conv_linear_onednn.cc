@@ -36,12 +36,12 @@ std::vector<algorithm> conv_algorithms(dt act) {
 }
 
 ConvShape conv_shape(const Dims& x, const Dims& wt, const ConvParams& p) {
-  if (x.size() != 4 || wt.size() != 4) throw std::invalid_argument("conv2d: x must be (N,C,H,W) and w (O,C,KH,KW)");
+  if (x.size() != 4 || wt.size() != 4) throw nat::shape_error("conv2d: x must be (N,C,H,W) and w (O,C,KH,KW)");
   ConvShape s{};
   s.n = x[0], s.c = x[1], s.h = x[2], s.w = x[3];
   s.o = wt[0], s.kh = wt[2], s.kw = wt[3];
   s.p = p;
-  if (wt[1] != s.c) throw std::invalid_argument("conv2d: channels of x and w differ");
+  if (wt[1] != s.c) throw nat::shape_error("conv2d: channels of x and w differ");
   s.oh = (s.h + 2 * p.ph - s.kh) / p.sh + 1;
   s.ow = (s.w + 2 * p.pw - s.kw) / p.sw + 1;
   if (s.oh <= 0 || s.ow <= 0) throw std::invalid_argument("conv2d: kernel larger than the padded input");
@@ -165,7 +165,7 @@ std::shared_ptr<ConvBwd> make_conv_bwd(std::shared_ptr<ConvFwd> hint, const Conv
 
 const float* bias_data(Tensor* b, int64_t o, TempBuf& tmp) {
   if (b == nullptr) return nullptr;
-  if (b->numel() != o) throw std::invalid_argument("bias length differs from the number of output channels");
+  if (b->numel() != o) throw nat::shape_error("bias length differs from the number of output channels");
   return in_layout(*b, plain_md({o}), false, tmp);
 }
 
@@ -251,7 +251,7 @@ Grads layer_backward(Entry& e, Tensor& dy, Tensor& x, Tensor& w, int64_t out_cha
 Grads conv_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvParams& p, bool need_dx) {
   // dy is (N,O,OH,OW) -> dx (N,C,H,W), dw (O,C,KH,KW), db (O).
   ConvShape s = with_conv_type(conv_shape(x.dims, w.dims, p));
-  if (dy.dims != Dims{s.n, s.o, s.oh, s.ow}) throw std::invalid_argument("conv2dBackward: dy has the wrong shape");
+  if (dy.dims != Dims{s.n, s.o, s.oh, s.ow}) throw nat::shape_error("conv2dBackward: dy has the wrong shape");
   Grads fast;
   if (winograd_conv_backward(dy, x, w, has_bias, s, need_dx, fast)) return fast;
   if (precision() == Precision::F32 && stacked_conv_backward(dy, x, w, has_bias, s, need_dx, fast)) return fast;
@@ -270,8 +270,8 @@ struct IpShape {
 };
 
 IpShape ip_shape(const Tensor& x, const Tensor& w) {
-  if (x.dims.size() != 2 || w.dims.size() != 2) throw std::invalid_argument("linear: x must be (N,I) and w (O,I)");
-  if (x.dims[1] != w.dims[1]) throw std::invalid_argument("linear: features of x and w differ");
+  if (x.dims.size() != 2 || w.dims.size() != 2) throw nat::shape_error("linear: x must be (N,I) and w (O,I)");
+  if (x.dims[1] != w.dims[1]) throw nat::shape_error("linear: features of x and w differ");
   return IpShape{x.dims[0], x.dims[1], w.dims[0], dims_key({x.dims[0], x.dims[1], w.dims[0]}) + precision_key()};
 }
 
@@ -339,7 +339,7 @@ std::unique_ptr<Tensor> linear_forward(Tensor& x, Tensor& w, Tensor* b, bool rel
 Grads linear_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, bool need_dx) {
   // dy is (N,O) -> dx (N,I), dw (O,I), db (O).
   IpShape s = ip_shape(x, w);
-  if (dy.dims != Dims{s.n, s.o}) throw std::invalid_argument("linearBackward: dy has the wrong shape");
+  if (dy.dims != Dims{s.n, s.o}) throw nat::shape_error("linearBackward: dy has the wrong shape");
   auto e = cached<IpBwd>("ip_bwd|" + s.key + (has_bias ? "|b" : "|"), [&] { return make_ip_bwd(s, has_bias); });
   if (need_dx && !e->has_data) {
     IpMds m = ip_mds(s, compute_dt());

@@ -281,7 +281,7 @@ int64_t right_pad(int64_t in, int64_t out, int64_t k, int64_t s, int64_t pl) { r
 }  // namespace
 
 std::unique_ptr<Tensor> maxpool_forward(Tensor& x, const PoolParams& p, std::unique_ptr<Tensor>& workspace) {
-  if (x.dims.size() != 4) throw std::invalid_argument("maxPool2d: x must be (N,C,H,W)");
+  if (x.dims.size() != 4) throw nat::shape_error("maxPool2d: x must be (N,C,H,W)");
   // x is (N,C,H,W); y is (N,C,OH,OW) in the layout oneDNN picks for x's layout (nChw16c stays nChw16c).
   const int64_t n = x.dims[0], c = x.dims[1], h = x.dims[2], w = x.dims[3];
   const int64_t oh = (h + 2 * p.ph - p.kh) / p.sh + 1, ow = (w + 2 * p.pw - p.kw) / p.sw + 1;
