@@ -12,7 +12,7 @@ import {
   type CheckpointData, FORMAT, type FileRecord, LEFTOVER_DIR, MANIFEST, STEP_DIR, VERSION, checkpointDirName, manifestChecksum, utf8,
 } from "./checkpointFormat.js";
 import { looksComplete } from "./checkpointRead.js";
-import { fsyncDir, fsyncPath, writeDurable } from "./durableFile.js";
+import { fsyncDir, fsyncPath, isProcessAlive, writeDurable } from "./durableFile.js";
 import { CheckpointError, describeFsError } from "./errors.js";
 import { encodeSafetensorsChunks } from "./safetensors.js";
 
@@ -137,15 +137,6 @@ function publishModel(runDir: string, finalDir: string, name: string): void {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Deletes all checkpoints except `keepStep`'s and the newest complete one before it, and leftovers of
  * interrupted writes by processes that have exited. "Complete" is judged cheaply (manifest valid, sizes
  * right); hashing hundreds of megabytes on every save would cost seconds. */
@@ -163,7 +154,7 @@ function prune(checkpointsDir: string, keepStep: number, log: (msg: string) => v
     const leftover = LEFTOVER_DIR.exec(n);
     let remove = false;
     if (step) remove = Number(step[1]) !== keepStep && Number(step[1]) !== previous;
-    else if (leftover) remove = Number(leftover[3]) !== process.pid && !isAlive(Number(leftover[3]));
+    else if (leftover) remove = Number(leftover[3]) !== process.pid && !isProcessAlive(Number(leftover[3]));
     if (!remove) continue;
     try {
       rmSync(join(checkpointsDir, n), { recursive: true, force: true });

@@ -1,5 +1,7 @@
 // Writes that survive a crash or a power cut once they return: new files written in full and fsynced, and
-// directories fsynced so that the names created or renamed in them are on disk too. Checkpoints build on it.
+// directories fsynced so that the names created or renamed in them are on disk too; and whether the process
+// named in a temporary file's name still runs (its leftovers are deleted only once it does not). Checkpoints
+// and downloads build on it.
 import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
 import { type FileRecord, sha256 } from "./checkpointFormat.js";
 
@@ -42,4 +44,14 @@ export function fsyncPath(path: string, flags: "r" | "r+"): void {
 export function fsyncDir(dir: string): void {
   if (process.platform === "win32") return;
   fsyncPath(dir, "r");
+}
+
+/** Whether process `pid` exists (EPERM: it does, but belongs to another user). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
