@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, openSync, closeSync, writeSync, fsyncSync, renameSync, unlinkSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { isProcessAlive } from "../train/durableFile.js";
 import { DataError } from "./idx.js";
 
 export interface RemoteFile {
@@ -53,15 +54,6 @@ function joinUrl(base: string, name: string): string {
   return base.endsWith("/") ? base + name : `${base}/${name}`;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Removes temporary files that a killed earlier run left behind (their owner process is gone). */
 function removeStaleTemps(dir: string, name: string): void {
   let entries: string[];
@@ -73,7 +65,7 @@ function removeStaleTemps(dir: string, name: string): void {
   for (const entry of entries) {
     if (!entry.startsWith(name + TEMP_MARK)) continue;
     const pid = Number(entry.slice(name.length + TEMP_MARK.length).split(".")[0]);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !processAlive(pid)) {
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isProcessAlive(pid)) {
       try {
         unlinkSync(join(dir, entry));
       } catch {
