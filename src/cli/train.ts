@@ -14,6 +14,7 @@ import { checkWritable, readLatestCheckpoint, writeCheckpoint } from "../train/c
 import { restoreTraining, snapshot } from "../train/snapshot.js";
 import { type Command, type FlagSpecs, type ParsedFlags, parseArgs, usage, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+import { packageVersion } from "../packageRoot.js";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   variant: { type: "string", choices: ALEXNET_VARIANTS, default: "224", help: "224 (Fashion-MNIST resized, d2l) or 28 (no resize)" },
@@ -162,7 +163,7 @@ export const trainCommand: Command = {
     writeConfig(runDir, {
       settings,
       backend: backend.describe(),
-      versions: { node: process.versions.node, alexnetTs: "0.1.0", ...onednnVersion(backend) },
+      versions: { node: process.versions.node, alexnetTs: packageVersion(), ...onednnVersion(backend) },
       data: { train: trainSet.source, test: testSet.source, trainExamples: trainLoader.size, testExamples: testLoader.size },
       checkpointEvery: every ?? null,
       started: saved?.started ?? new Date().toISOString(),
