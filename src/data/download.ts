@@ -6,6 +6,10 @@ import { createHash } from "node:crypto";
 import { mkdirSync, openSync, closeSync, writeSync, fsyncSync, renameSync, unlinkSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DataError } from "./idx.js";
+import { terminalProgress } from "../train/progress.js";
+
+/** The download bar lives with the training bar in one progress module; the data API still offers it. */
+export { terminalProgress };
 
 export interface RemoteFile {
   /** File name, appended to each mirror's base URL and used as the local name. */
@@ -196,54 +200,4 @@ function resolveSink(progress: DownloadOptions["progress"]): ProgressSink | null
   if (progress && progress !== true) return progress;
   if (progress === true || process.stderr.isTTY) return terminalProgress(process.stderr);
   return null;
-}
-
-function formatMB(bytes: number): string {
-  return (bytes / 1e6).toFixed(1);
-}
-
-/** A one-line progress bar redrawn in place with '\r', at most ten times a second. */
-export function terminalProgress(stream: NodeJS.WriteStream): ProgressSink {
-  let name = "";
-  let total: number | undefined;
-  let started = 0;
-  let lastDraw = 0;
-  let received = 0;
-  const draw = (force: boolean) => {
-    const now = Date.now();
-    if (!force && now - lastDraw < 100) return;
-    lastDraw = now;
-    const secs = Math.max((now - started) / 1000, 1e-3);
-    const rate = `${formatMB(received / secs)} MB/s`;
-    let line: string;
-    if (total) {
-      const frac = Math.min(received / total, 1);
-      const width = 24;
-      const filled = Math.round(frac * width);
-      const bar = "#".repeat(filled) + "-".repeat(width - filled);
-      const pct = `${Math.floor(frac * 100)}%`.padStart(4);
-      line = `${name} [${bar}] ${pct} ${formatMB(received)}/${formatMB(total)} MB ${rate}`;
-    } else {
-      line = `${name} ${formatMB(received)} MB ${rate}`;
-    }
-    stream.write(`\r${line}\x1b[K`);
-  };
-  return {
-    start(file, _url, size) {
-      name = file;
-      total = size;
-      received = 0;
-      started = Date.now();
-      lastDraw = 0;
-      draw(true);
-    },
-    update(n) {
-      received = n;
-      draw(false);
-    },
-    end(ok) {
-      draw(true);
-      stream.write(ok ? "\n" : " failed\n");
-    },
-  };
 }
