@@ -27,7 +27,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "width-scale": { type: "number", default: 1, help: "multiply all channel and hidden widths (quick experiments; 1 is d2l's)" },
   "train-limit": { type: "int", min: 1, help: "use only the first N training examples" },
   "test-limit": { type: "int", min: 1, help: "use only the first N test examples" },
-  "data-dir": { type: "string", help: "directory with the four Fashion-MNIST files" },
+  "data-dir": { type: "string", help: "use the Fashion-MNIST files in this directory only (missing ones are downloaded into it)" },
   "run-dir": { type: "string", help: "where to write metrics, plots and checkpoints (default runs/<date-time>)" },
   resume: { type: "string", help: "continue the run in this directory from its last complete checkpoint" },
   "checkpoint-every": { type: "int", min: 1, help: "also checkpoint every N steps (default: each epoch end)" },
@@ -171,7 +171,8 @@ export const trainCommand: Command = {
 
     console.log(`training AlexNet (variant ${settings.variant}) on ${trainLoader.size} examples, testing on ${testLoader.size}, ` +
       `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}, on ${backend.describe()}; data from ${describeSource(trainSet)}; run directory ${runDir}`);
-    const progress = new Progress({ stream: process.stderr, epochs: settings.epochs, plain: flags.plain === true });
+    const testBatches = Math.ceil(testLoader.size / settings.batchSize);
+    const progress = new Progress({ stream: process.stderr, epochs: settings.epochs, testBatches, plain: flags.plain === true });
     let interrupted: string | null = null;
     const onSignal = (sig: string) => () => {
       interrupted = sig;

@@ -1,7 +1,8 @@
 // Downloads that never leave a corrupt file behind: each file streams into a private temporary file in the
-// target directory, its MD5 is checked against the published value, and only then is it renamed into
-// place (rename is atomic within a directory). Any failure (HTTP error, dropped connection, stall,
-// checksum mismatch) removes the temporary file and moves on to the next mirror.
+// target directory, its MD5 is checked against the published value (for a repackaged copy: its content
+// against the published content's checksum), and only then is it renamed into place (rename is atomic
+// within a directory). Any failure (HTTP error, dropped connection, stall, checksum mismatch) removes the
+// temporary file and moves on to the next mirror.
 import { createHash } from "node:crypto";
 import { mkdirSync, openSync, closeSync, writeSync, fsyncSync, renameSync, unlinkSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -18,6 +19,11 @@ export interface RemoteFile {
   md5: string;
   /** Published size in bytes; a transfer that grows beyond it is cut short. */
   size?: number;
+  /**
+   * A second check for a file whose bytes differ from the published MD5 but whose content is the same (a
+   * recompressed .gz, as Debian ships and local mirrors serve): true accepts it.
+   */
+  sameContent?: (path: string) => boolean;
 }
 
 /** Receives progress updates; the default draws a bar on stderr when it is a terminal. */
@@ -134,7 +140,8 @@ async function fetchToFile(
     } finally {
       reader.releaseLock();
     }
-    if (file.size !== undefined && received !== file.size) {
+    // A repackaged copy may be shorter than the published size; only its content check can accept it.
+    if (file.size !== undefined && received !== file.size && !file.sameContent) {
       throw new Error(`transfer ended after ${received} of ${file.size} bytes`);
     }
     fsyncSync(fd);
@@ -172,7 +179,7 @@ export async function downloadFile(file: RemoteFile, dir: string, opts: Download
     try {
       if (!sink) log(`downloading ${url}`);
       const md5 = await fetchToFile(url, tempPath, file, opts, sink);
-      if (md5 !== file.md5.toLowerCase()) {
+      if (md5 !== file.md5.toLowerCase() && !file.sameContent?.(tempPath)) {
         throw new Error(`checksum mismatch: MD5 ${md5}, expected ${file.md5}`);
       }
       renameSync(tempPath, finalPath);
