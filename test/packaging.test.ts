@@ -5,7 +5,7 @@
 // fixtures or Python. node-addon-api comes from npm's cache (or the registry CI can reach).
 import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -51,9 +51,14 @@ const skip = !linuxX64
     ? "the native backend is not built in this checkout (CI requires it)"
     : false;
 
+/** Root with unshare(1) can hide the system's libraries from one process tree (a private mount namespace). */
+const canHideLibraries = process.getuid?.() === 0 && spawnSync("unshare", ["-m", "true"]).status === 0;
+const BUNDLED = ["libdnnl.so.2", "libgomp.so.1", "libOpenCL.so.1"];
+
 describe("npm package", { skip, timeout: 240_000 }, () => {
   let pack: PackResult;
   let tarball = "";
+  let project = "";
 
   it("npm pack holds what a user runs, with the prebuilt addon, and no tests, fixtures or Python", () => {
     const packDir = join(work, "pack");
@@ -78,7 +83,7 @@ describe("npm package", { skip, timeout: 240_000 }, () => {
 
   it("a fresh project that installs the tarball runs `npx alexnet bench` on the native backend, from the prebuild", () => {
     assert.ok(tarball, "npm pack did not run");
-    const project = join(work, "consumer");
+    project = join(work, "consumer");
     mkdirSync(project);
     sh("npm", ["init", "-y"], { cwd: project });
     sh("npm", ["install", tarball, "--prefer-offline", "--no-audit", "--no-fund"], { cwd: project, timeout: 120_000 });
@@ -89,7 +94,7 @@ describe("npm package", { skip, timeout: 240_000 }, () => {
     // Each bundled library must resolve beside the addon, not from the system: a consumer may have no libdnnl.
     const prebuilds = join(installed, "prebuilds", "linux-x64");
     const ldd = sh("ldd", [join(prebuilds, "alexnet_native.node")], { cwd: project }).stdout;
-    for (const lib of ["libdnnl.so.2", "libgomp.so.1"]) {
+    for (const lib of BUNDLED) {
       assert.ok(ldd.includes(`${lib} => ${join(prebuilds, lib)}`), `${lib} is not found beside the addon:\n${ldd}`);
     }
 
@@ -100,5 +105,21 @@ describe("npm package", { skip, timeout: 240_000 }, () => {
     assert.ok(result.train_examples_per_sec > 0);
     assert.doesNotMatch(bench.stderr, /unavailable/);
     assert.equal(sh("npx", ["--no", "--", "alexnet", "--version"], { cwd: project }).stdout.trim(), VERSION);
+  });
+
+  it("the installed prebuild runs with the system's libdnnl, libgomp and libOpenCL hidden", { skip: canHideLibraries ? false : "needs root and unshare(1)" }, () => {
+    assert.ok(project, "the install did not run");
+    // The system's copies, as a source build resolves them; each is covered by an empty file.
+    const ldd = sh("ldd", [join(ROOT, "build", "Release", "alexnet_native.node")], { cwd: ROOT }).stdout;
+    const systemLibs = BUNDLED.map((lib) => new RegExp(`${lib.replaceAll(".", "\\.")} => (\\S+)`).exec(ldd)?.[1]).filter((p) => p !== undefined);
+    assert.equal(systemLibs.length, BUNDLED.length, ldd);
+    const empty = join(work, "empty-library");
+    writeFileSync(empty, "");
+    const hide = systemLibs.map((p) => `mount --bind ${empty} ${realpathSync(p)}`).join(" && ");
+    // The source build must now fail to load: proof that the system's copies are out of reach.
+    const sourceBuild = join(ROOT, "build", "Release", "alexnet_native.node");
+    const script = `${hide} && ! node -e 'require("${sourceBuild}")' 2>/dev/null && exec npx --no -- alexnet bench --steps 1 --warmup 0 --variant 28 --batch-size 4 --mode infer --json`;
+    const bench = sh("unshare", ["-m", "sh", "-c", script], { cwd: project, timeout: 120_000 });
+    assert.equal((JSON.parse(bench.stdout.trim().split("\n")[0]!) as { backend: string }).backend, "native", bench.stderr);
   });
 });
