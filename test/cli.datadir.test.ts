@@ -1,7 +1,8 @@
 // `alexnet train --data-dir DIR` means DIR, as a user runs it: an empty DIR with every mirror answering 404
 // fails before any training (the error names DIR, the four files and the Debian package; no checkpoint), even
 // though Debian's copy may be installed; with a mirror serving the files they land in DIR, checksummed (a
-// corrupted one is refused), and the run trains on them. Mirrors are a local HTTP server ($ALEXNET_MIRRORS).
+// corrupted one is refused), and the run trains on them (config.json records them and package.json's
+// version). Mirrors are a local HTTP server ($ALEXNET_MIRRORS).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
@@ -97,7 +98,9 @@ describe("alexnet train --data-dir", { timeout: 120_000 }, () => {
     assert.deepEqual(readdirSync(dir).sort(), ALL_FILES.map((f) => f.name).sort());
     for (const [name, bytes] of files) assert.deepEqual(new Uint8Array(readFileSync(join(dir, name))), bytes, name);
     assert.ok(r.stdout.includes(`data from ${dir} (--data-dir, downloaded)`), r.stdout);
-    const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8")) as { data: { train: { dir: string } } };
+    const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8")) as { data: { train: { dir: string } }; versions: { alexnetTs: string } };
     assert.equal(config.data.train.dir, dir);
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    assert.equal(config.versions.alexnetTs, pkg.version, "config.json records package.json's version");
   });
 });
