@@ -199,10 +199,8 @@ export function missingDataHelp(opts: LocateOptions = {}): string {
   const target = downloadDir(opts).dir;
   const explicit = opts.dataDir !== undefined;
   return [
-    explicit
-      ? `Fashion-MNIST is not in ${target} (named with --data-dir) and could not be downloaded into it. Put these four files`
-      : "Fashion-MNIST was not found. Put these four files",
-    "(from https://github.com/zalandoresearch/fashion-mnist)",
+    ...(explicit ? [`Fashion-MNIST is not in ${target} (named with --data-dir).`] : []),
+    `${explicit ? "" : "Fashion-MNIST was not found. "}Put these four files (from https://github.com/zalandoresearch/fashion-mnist)`,
     ...ALL_FILES.map((f) => `  ${f.name}  (MD5 ${f.md5})`),
     `into ${target}`,
     explicit
