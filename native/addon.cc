@@ -218,23 +218,24 @@ Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
                                                      bool_arg(info, 3), bool_arg(info, 4)));
 }
 
-// dropout(x, p, seed): the mask is a function of the row-major index, so x is read row-major, in its own
-// element type (bf16 activations stay bf16). The backward is the same call on dy.
+// dropout(x, p, seed[, offset]): the mask is a function of offset + the row-major index, so x is read
+// row-major, in its own element type (bf16 activations stay bf16). The backward is the same call on dy.
 Napi::Value Dropout(const Napi::CallbackInfo& info) {
   Tensor& x = tensor_arg(info, 0);
   const double p = num_arg(info, 1);
   const auto seed = static_cast<uint32_t>(int_arg(info, 2));
+  const auto offset = info.Length() > 3 ? static_cast<uint64_t>(int_arg(info, 3)) : 0;
   TempBuf tmp;
   if (x.dtype() == dnnl::memory::data_type::bf16) {
     const auto md = nat::plain_md(x.dims, x.dtype());
     const void* xp = nat::in_layout(x, md, false, tmp);
     auto y = std::make_unique<Tensor>(x.dims, md);
-    nat::dropout_bf16(static_cast<const uint16_t*>(xp), reinterpret_cast<uint16_t*>(y->data), x.numel(), p, seed);
+    nat::dropout_bf16(static_cast<const uint16_t*>(xp), reinterpret_cast<uint16_t*>(y->data), x.numel(), p, seed, offset);
     return handle_value(info.Env(), std::move(y));
   }
   const float* xp = nat::plain_data(x, tmp);
   auto y = nat::new_plain(x.dims);
-  nat::dropout(xp, y->data, x.numel(), p, seed);
+  nat::dropout(xp, y->data, x.numel(), p, seed, offset);
   return handle_value(info.Env(), std::move(y));
 }
 

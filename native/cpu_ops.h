@@ -26,9 +26,9 @@ void cross_entropy_backward(float dloss, const float* probs, const int32_t* labe
 
 // y[i] = x[i] / (1-p) when dropout_uniform(seed, i) >= p, else 0 (x and y row-major). The backward is
 // the same map applied to dy, so it recomputes the mask instead of storing it.
-void dropout(const float* x, float* y, int64_t count, double p, uint32_t seed);
+void dropout(const float* x, float* y, int64_t count, double p, uint32_t seed, uint64_t offset = 0);
 // The same over bf16 values (mixed precision keeps activations bf16): computed in fp32, rounded back.
-void dropout_bf16(const uint16_t* x, uint16_t* y, int64_t count, double p, uint32_t seed);
+void dropout_bf16(const uint16_t* x, uint16_t* y, int64_t count, double p, uint32_t seed, uint64_t offset = 0);
 
 struct Sgd {
   double lr, momentum, dampening, weight_decay;

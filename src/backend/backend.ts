@@ -142,8 +142,9 @@ export interface Backend {
   /** Optional: relu(linear(x, w, b)) in one pass, as conv2dRelu. */
   linearRelu?(x: Storage, w: Storage, b: Storage | null): Storage;
 
-  /** Inverted dropout: element i is kept iff dropoutUniform(seed, i) >= p, and scaled by 1/(1-p). */
-  dropout(x: Storage, p: number, seed: number): { y: Storage; ctx: OpContext };
+  /** Inverted dropout: element i is kept iff dropoutUniform(seed, offset + i) >= p, and scaled by 1/(1-p).
+   * offset (default 0) lets a shard of a batch draw the mask the whole batch would give its rows. */
+  dropout(x: Storage, p: number, seed: number, offset?: number): { y: Storage; ctx: OpContext };
   dropoutBackward(dy: Storage, ctx: OpContext): Storage;
 
   /** Same values, new logical shape (row-major order). Returns a new Storage to dispose separately. */

@@ -140,6 +140,15 @@ function linearLayer(x: Tensor, w: Tensor, b: Tensor | null, withRelu: boolean):
   });
 }
 
+// Data parallelism (src/distributed) runs a contiguous shard of each global batch that starts at this row:
+// the mask offset makes the shard's mask the rows the whole batch would get in one process.
+let dropoutRowOffset = 0;
+
+/** Sets the global-batch row at which this process's batches start (0 outside data parallelism). */
+export function setDropoutRowOffset(row: number): void {
+  dropoutRowOffset = row;
+}
+
 /** Inverted dropout; identity when not training or p == 0. The mask seed comes from `rng`. */
 export function dropout(x: Tensor, p: number, training: boolean, rng: Rng = defaultRng): Tensor {
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout probability must be in [0, 1], got ${p}`);
@@ -147,7 +156,8 @@ export function dropout(x: Tensor, p: number, training: boolean, rng: Rng = defa
   if (!training || p === 0) {
     return record("dropout", backend.reshape(x.storage, x.shape), [x], (dy) => [backend.reshape(dy, dy.shape)]);
   }
-  const { y, ctx } = backend.dropout(x.storage, p, rng.nextU32());
+  const offset = dropoutRowOffset * (x.shape[0] ? x.numel / x.shape[0] : 0);
+  const { y, ctx } = backend.dropout(x.storage, p, rng.nextU32(), offset);
   return record("dropout", y, [x], (dy) => [backend.dropoutBackward(dy, ctx)], () => ctx.dispose());
 }
 

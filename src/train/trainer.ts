@@ -74,6 +74,18 @@ export class DivergedError extends Error {
   }
 }
 
+/** Data parallelism (src/distributed/session.ts), set only under `--distributed`: each batch is this rank's
+ * shard of the global batch; the hooks average gradients and sum metrics across ranks. */
+export interface DistributedHooks {
+  /** Before the forward of global batch `batch` of the epoch, whose shard here has `rows` rows. */
+  beginStep(batch: number, rows: number): void;
+  /** After backward: averages the gradients across ranks (in place on the parameters) and returns the sums
+   * of (loss x rows, correct, rows, any rank wants to stop) over all ranks. */
+  endStep(lossTimesN: number, correct: number, n: number, stop: boolean): { lossSum: number; correct: number; n: number; stop: boolean };
+  /** Sums an evaluation's (correct, n) over all ranks. */
+  reduceCounts(correct: number, n: number): [number, number];
+}
+
 export interface TrainOptions {
   epochs: number;
   backend: Backend;
@@ -81,6 +93,7 @@ export interface TrainOptions {
   testLoader: DataLoader;
   optimizer: SGD;
   hooks?: TrainerHooks;
+  distributed?: DistributedHooks;
 }
 
 export interface TrainResult {
@@ -122,7 +135,7 @@ function yieldToEventLoop(): Promise<void> {
 
 /** d2l's evaluate_accuracy_gpu: accuracy over a whole loader in evaluation mode, without a graph. */
 export async function evaluateAccuracy(net: Sequential, loader: DataLoader, backend: Backend,
-  onBatch?: (done: number, total: number) => void): Promise<number> {
+  onBatch?: (done: number, total: number) => void, reduce?: DistributedHooks["reduceCounts"]): Promise<number> {
   const wasTraining = net.training;
   net.eval();
   let correct = 0;
@@ -138,12 +151,13 @@ export async function evaluateAccuracy(net: Sequential, loader: DataLoader, back
   } finally {
     net.train(wasTraining);
   }
+  if (reduce) [correct, n] = reduce(correct, n);
   return n === 0 ? 0 : correct / n;
 }
 
 /** Runs (or continues, from `state`) d2l's training loop. */
 export async function trainCh6(net: Sequential, options: TrainOptions, state: TrainState = initialTrainState()): Promise<TrainResult> {
-  const { epochs, backend, trainLoader, testLoader, optimizer, hooks = {} } = options;
+  const { epochs, backend, trainLoader, testLoader, optimizer, hooks = {}, distributed: dist } = options;
   const numBatches = trainLoader.numBatches;
   const pointEvery = Math.max(1, Math.floor(numBatches / 5));
   defaultRng.setState(state.rng);
@@ -155,11 +169,23 @@ export async function trainCh6(net: Sequential, options: TrainOptions, state: Tr
     let epochSeconds = 0;
     for await (const batch of trainLoader.iterate(state.epoch, state.batch)) {
       const started = performance.now();
+      let n = batch.labels.length;
+      let stopAll = false;
+      dist?.beginStep(state.batch, n);
       const [loss, correct] = tidy(() => {
         optimizer.zeroGrad();
         const logits = net.call(batchTensor(batch, backend));
         const l = crossEntropy(logits, batch.labels);
         const value = l.item();
+        if (dist) {
+          // Every rank joins every collective, even with a non-finite loss; the summed loss decides for all.
+          l.backward();
+          const sum = dist.endStep(value * n, countCorrect(logits, batch.labels), n, hooks.shouldStop?.(state) ?? false);
+          [n, stopAll] = [sum.n, sum.stop];
+          const global = sum.lossSum / sum.n;
+          if (Number.isFinite(global)) optimizer.step();
+          return [global, sum.correct];
+        }
         if (!Number.isFinite(value)) return [value, 0];
         l.backward();
         optimizer.step();
@@ -169,7 +195,6 @@ export async function trainCh6(net: Sequential, options: TrainOptions, state: Tr
         optimizer.zeroGrad();
         throw new DivergedError(state, loss, optimizer.options.lr);
       }
-      const n = batch.labels.length;
       state.metric = [state.metric[0] + loss * n, state.metric[1] + correct, state.metric[2] + n];
       const seconds = (performance.now() - started) / 1000;
       state.timerSum += seconds;
@@ -188,14 +213,14 @@ export async function trainCh6(net: Sequential, options: TrainOptions, state: Tr
       hooks.onStep?.({ epoch: state.epoch, batch: i, numBatches, batchSize: trainLoader.batchSize, trainLoss: sumLoss / count, trainAcc: sumCorrect / count,
         examplesPerSec: (count - epochStart) / Math.max(epochSeconds, 1e-9) }, state);
       await yieldToEventLoop();
-      if (hooks.shouldStop?.(state)) {
+      if (dist ? stopAll : hooks.shouldStop?.(state)) {
         stopped = true;
         break;
       }
     }
     if (stopped) break;
     optimizer.zeroGrad();
-    const testAcc = await evaluateAccuracy(net, testLoader, backend, hooks.onEvalBatch);
+    const testAcc = await evaluateAccuracy(net, testLoader, backend, hooks.onEvalBatch, dist?.reduceCounts);
     state.lastTestAcc = testAcc;
     const point = { x: state.epoch + 1, testAcc };
     state.points.push(point);

@@ -40,7 +40,7 @@ export interface NativeAddon {
   ReluBackward(dy: number, y: number): number;
   Linear(x: number, w: number, b: number, relu: boolean): number;
   LinearBackward(dy: number, x: number, w: number, hasBias: boolean, needDx: boolean): [number, number, number];
-  Dropout(x: number, p: number, seed: number): number;
+  Dropout(x: number, p: number, seed: number, offset?: number): number;
   Reshape(x: number, shape: number[]): number;
   CrossEntropy(logits: number, labels: Int32Array): [number, number];
   CrossEntropyBackward(dloss: number, probs: number, labels: Int32Array): number;
@@ -111,7 +111,7 @@ class CrossEntropyContext extends HandleContext {
 
 /** Dropout keeps no buffer: the mask is a hash of (seed, index), so the backward recomputes it. */
 class DropoutContext implements OpContext {
-  constructor(readonly p: number, readonly seed: number) {}
+  constructor(readonly p: number, readonly seed: number, readonly offset: number) {}
   dispose(): void {}
 }
 
@@ -413,16 +413,16 @@ export class NativeBackend implements Backend {
     if (b && (b.shape.length !== 1 || b.shape[0] !== ws[0])) throw new Error(`linear: bias must be (${ws[0]}), got ${shapeStr(b.shape)}`);
   }
 
-  dropout(x: Storage, p: number, seed: number): { y: Storage; ctx: OpContext } {
+  dropout(x: Storage, p: number, seed: number, offset = 0): { y: Storage; ctx: OpContext } {
     if (!(p >= 0 && p <= 1)) throw new Error(`dropout probability must be in [0, 1], got ${p}`);
     // The hash takes the seed as a 32-bit integer, as Math.imul/^ do in dropoutUniform.
     const s = seed >>> 0;
-    return { y: this.wrap(this.addon.Dropout(this.h(x), p, s), x.shape), ctx: new DropoutContext(p, s) };
+    return { y: this.wrap(this.addon.Dropout(this.h(x), p, s, offset), x.shape), ctx: new DropoutContext(p, s, offset) };
   }
 
   dropoutBackward(dy: Storage, ctx: OpContext): Storage {
     if (!(ctx instanceof DropoutContext)) throw new Error("dropoutBackward needs the context returned by dropout of this backend");
-    return this.wrap(this.addon.Dropout(this.h(dy), ctx.p, ctx.seed), dy.shape);
+    return this.wrap(this.addon.Dropout(this.h(dy), ctx.p, ctx.seed, ctx.offset), dy.shape);
   }
 
   reshape(x: Storage, shape: readonly number[]): Storage {

@@ -171,8 +171,8 @@ export class ReferenceBackend implements Backend {
     };
   }
 
-  dropout(x: Storage, p: number, seed: number): { y: Storage; ctx: OpContext } {
-    const r = layers.dropoutForward(this.get(x), p, seed);
+  dropout(x: Storage, p: number, seed: number, offset = 0): { y: Storage; ctx: OpContext } {
+    const r = layers.dropoutForward(this.get(x), p, seed, offset);
     return { y: this.wrap(r.y, x.shape, x.dtype), ctx: { mask: r.mask, dispose() {} } as OpContext };
   }
 

@@ -195,13 +195,13 @@ export function linearBackward(
 
 // ---- dropout --------------------------------------------------------------------------------------
 
-export function dropoutForward(x: Data, p: number, seed: number): { y: Data; mask: Data } {
+export function dropoutForward(x: Data, p: number, seed: number, offset = 0): { y: Data; mask: Data } {
   // mask[i] is 0 (dropped) or 1/(1-p) (kept, scaled so the expectation is unchanged).
   const scale = p < 1 ? 1 / (1 - p) : 0;
   const mask = like(x, x.length);
   const y = like(x, x.length);
   for (let i = 0; i < x.length; i++) {
-    mask[i] = dropoutUniform(seed, i) >= p ? scale : 0;
+    mask[i] = dropoutUniform(seed, offset + i) >= p ? scale : 0;
     y[i] = x[i]! * mask[i]!;
   }
   return { y, mask };
