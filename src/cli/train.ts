@@ -169,6 +169,7 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
     const testLoader = dist
       ? new DataLoader(shardDataset(dist, testSet, settings.testLimit ?? undefined), { batchSize: settings.batchSize, shuffle: false, resize })
       : new DataLoader(testSet, { batchSize: settings.batchSize, shuffle: false, resize, limit: settings.testLimit ?? undefined });
+    const testTotal = Math.min(settings.testLimit ?? testSet.count, testSet.count);
     if (dist) {
       // distributed: every rank must compute the same run; refused at start-up, by every rank alike.
       const refusal = unsplittable(trainLoader.size, settings.batchSize, dist.size) ??
@@ -199,14 +200,14 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
       settings,
       backend: backend.describe(),
       versions: { node: process.versions.node, alexnetTs: "0.1.0", ...onednnVersion(backend) },
-      data: { train: trainSet.source, test: testSet.source, trainExamples: trainLoader.size, testExamples: testLoader.size },
+      data: { train: trainSet.source, test: testSet.source, trainExamples: trainLoader.size, testExamples: testTotal },
       checkpointEvery: every ?? null,
       ...(dist ? { worldSize: dist.size } : {}),
       started: saved?.started ?? new Date().toISOString(),
     });
 
     const device = describeWorld(backend.describe(), dist);
-    if (lead) console.log(`training AlexNet (variant ${settings.variant}) on ${trainLoader.size} examples, testing on ${testLoader.size}, ` +
+    if (lead) console.log(`training AlexNet (variant ${settings.variant}) on ${trainLoader.size} examples, testing on ${testTotal}, ` +
       `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}, on ${device}; data from ${describeSource(trainSet)}; run directory ${runDir}`);
     const progress = new Progress({ stream: lead ? process.stderr : silentStream(), epochs: settings.epochs, plain: flags.plain === true });
     let interrupted: string | null = null;

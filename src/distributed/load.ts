@@ -58,15 +58,13 @@ function buildReason(root: string): string {
 }
 
 export function loadMpiAddon(): MpiAddon {
-  if (!underMpirun()) {
-    throw new DistributedUnavailable(
-      "--distributed must be started by mpirun, e.g. `mpirun -np 2 npx alexnet train --distributed ...` (Open MPI: " + MPI_FIX + ")",
-    );
-  }
   const root = packageRoot();
   const path = process.env.ALEXNET_MPI_ADDON ?? join(root, "build", "Release", "alexnet_mpi.node");
   if (!existsSync(path)) {
     throw new DistributedUnavailable(`--distributed needs Open MPI: ${buildReason(root)}; install it with: ${MPI_FIX}`);
+  }
+  if (!underMpirun()) {
+    throw new DistributedUnavailable("--distributed must be started by mpirun, e.g. `mpirun -np 2 npx alexnet train --distributed ...`");
   }
   try {
     return createRequire(import.meta.url)(path) as MpiAddon;

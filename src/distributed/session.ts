@@ -7,7 +7,7 @@ import { setAutogradLeafObserver } from "../tensor/autograd.js";
 import { setDropoutRowOffset } from "../tensor/functional.js";
 import type { Tensor } from "../tensor/tensor.js";
 import type { DistributedHooks } from "../train/trainer.js";
-import { GradientAllreducer } from "./gradients.js";
+import { DEFAULT_BUCKET_BYTES, GradientAllreducer } from "./gradients.js";
 import { loadMpiAddon, type MpiAddon } from "./load.js";
 import { globalBatchRows, shardOf, type Shard } from "./sampler.js";
 import { describeDifference } from "./settings.js";
@@ -74,7 +74,9 @@ export class DistributedSession {
   /** The trainer's hooks for a model with these parameters, trained on `trainSize` examples in batches of
    * `batchSize`; the train loader must deliver this rank's shard of each batch (DataLoader's shard option). */
   hooks(params: readonly Tensor[], trainSize: number, batchSize: number): DistributedHooks {
-    const reducer = new GradientAllreducer(this.mpi, params);
+    // ALEXNET_MPI_BUCKET_MB: the bucket size (default 25 MB, as DDP); tests use small ones to get several.
+    const mb = Number(process.env.ALEXNET_MPI_BUCKET_MB);
+    const reducer = new GradientAllreducer(this.mpi, params, mb > 0 ? mb * 2 ** 20 : DEFAULT_BUCKET_BYTES);
     this.allreducer = reducer;
     setAutogradLeafObserver((t) => reducer.gradReady(t));
     const sums = new Float64Array(4);
