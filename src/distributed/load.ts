@@ -34,7 +34,7 @@ export class DistributedUnavailable extends Error {
 
 /** Open MPI's launcher sets these in every rank it starts (PMIx in 4.x, the OMPI_ ones since 1.x). */
 export function underMpirun(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.OMPI_COMM_WORLD_SIZE !== undefined || env.PMIX_RANK !== undefined;
+  return Boolean(env.OMPI_COMM_WORLD_SIZE || env.PMIX_RANK);
 }
 
 function packageRoot(): string {
