@@ -89,9 +89,12 @@ export class GradientAllreducer {
 
   private copyIn(slot: Slot): void {
     const t0 = performance.now();
-    const values = slot.param.grad ? slot.param.grad.dataSync() : null;
-    if (values) slot.bucket.data.set(values, slot.offset);
-    else slot.bucket.data.fill(0, slot.offset, slot.offset + slot.param.numel);
+    const grad = slot.param.grad;
+    const view = slot.bucket.data.subarray(slot.offset, slot.offset + slot.param.numel);
+    const backend = grad?.backend as { readInto?(s: unknown, out: Float32Array): void } | undefined;
+    if (!grad) view.fill(0);
+    else if (backend?.readInto) backend.readInto(grad.storage, view);
+    else view.set(grad.dataSync());
     slot.filled = true;
     slot.bucket.filled++;
     this.stats.copySeconds += (performance.now() - t0) / 1000;
