@@ -2,7 +2,7 @@
 // ranks share this host, for thread defaults and pid-based liveness checks), refuses mismatched settings
 // at start-up, and gives the trainer its DistributedHooks: the shard of each global batch, the dropout row
 // offset, the gradient allreduce and the sums of metrics and evaluation counts.
-import { availableParallelism, hostname } from "node:os";
+import { cpus, hostname } from "node:os";
 import { setAutogradLeafObserver } from "../tensor/autograd.js";
 import { setDropoutRowOffset } from "../tensor/functional.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -55,7 +55,7 @@ export class DistributedSession {
 
   /** Compute threads for this rank when --threads is not given: this machine's cores over its ranks. */
   defaultThreads(): number {
-    return Math.max(1, Math.floor(availableParallelism() / this.localSize));
+    return Math.max(1, Math.floor(cpus().length / this.localSize));
   }
 
   /** Compares every rank's settings (flags, data checksum, code version) with rank 0's; the message names
