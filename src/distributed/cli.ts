@@ -28,7 +28,7 @@ export function startDistributed(flags: ParsedFlags): DistributedSession | null 
 }
 
 /** Rank 0's value of something each rank computed (the default run directory is a date and time). */
-export function rankZeros(session: DistributedSession, value: string): string {
+export function rankZeroValue(session: DistributedSession, value: string): string {
   return session.agree(value);
 }
 

@@ -14,7 +14,16 @@ export function dataChecksum(...arrays: (Uint8Array | Int32Array)[]): string {
 
 let codeHash: string | null = null;
 
-/** A hash of the compiled package (every .js file beside this one's tree) and the native addons. */
+function walkSources(dir: string, h: ReturnType<typeof createHash>): void {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) {
+      if (name !== "build") walkSources(p, h);
+    } else if (/\.(cc|h|gyp)$/.test(name)) h.update(name).update(readFileSync(p));
+  }
+}
+
+/** A hash of the compiled package (every .js file under dist/src or src) and the native addons' sources. */
 export function codeVersion(): string {
   if (codeHash) return codeHash;
   const here = dirname(fileURLToPath(import.meta.url));
@@ -28,12 +37,11 @@ export function codeVersion(): string {
     }
   };
   walk(srcRoot);
+  // The addons' sources, not their binaries: machines that built the same code separately must agree.
   let dir = srcRoot;
   while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
-  for (const addon of ["alexnet_native.node", "alexnet_mpi.node"]) {
-    const p = join(dir, "build", "Release", addon);
-    if (existsSync(p)) h.update(addon).update(readFileSync(p));
-  }
+  const native = join(dir, "native");
+  if (existsSync(native)) walkSources(native, h);
   codeHash = h.digest("hex").slice(0, 16);
   return codeHash;
 }
