@@ -159,7 +159,9 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
     if (lead) checkWritable(runDir);
     const threads = (flags.threads as number | undefined) ?? dist?.defaultThreads();
     const backend = selectBackend({ ...flags, threads, precision: settings.precision });
-    const log = (msg: string): void => console.error(msg);
+    const log = (msg: string): void => {
+      if (lead) console.error(msg); // distributed: rank 0 speaks for the run
+    };
 
     // Data: the loaders draw batches in a worker thread; the 224 variant resizes each batch there.
     const dataOpts = { dataDir: flags["data-dir"] as string | undefined, log };
