@@ -169,13 +169,11 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
     const resize = settings.variant === "224" ? 224 : undefined;
     const shard = dist ? { rank: dist.rank, worldSize: dist.size } : undefined;
     const trainLoader = new DataLoader(trainSet, { batchSize: settings.batchSize, shuffle: true, seed: settings.seed, resize, limit: settings.trainLimit ?? undefined, shard });
-    const testLoader = dist
-      ? new DataLoader(shardDataset(dist, testSet, settings.testLimit ?? undefined), { batchSize: settings.batchSize, shuffle: false, resize })
-      : new DataLoader(testSet, { batchSize: settings.batchSize, shuffle: false, resize, limit: settings.testLimit ?? undefined });
     const testTotal = Math.min(settings.testLimit ?? testSet.count, testSet.count);
     if (dist) {
       // distributed: every rank must compute the same run; refused at start-up, by every rank alike.
       const refusal = unsplittable(trainLoader.size, settings.batchSize, dist.size) ??
+        (testTotal < dist.size ? `the ${testTotal} test examples cannot be shared by ${dist.size} ranks` : null) ??
         dist.checkSettings({ settings, precision: settings.precision, resume: resumeDir ?? null, code: codeVersion(), data: dataChecksum(trainSet.images, trainSet.labels, testSet.images, testSet.labels) });
       if (refusal) {
         if (lead) console.error(`alexnet train: ${refusal}`);
@@ -183,6 +181,10 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
         return 1;
       }
     }
+
+    const testLoader = dist
+      ? new DataLoader(shardDataset(dist, testSet, settings.testLimit ?? undefined), { batchSize: settings.batchSize, shuffle: false, resize })
+      : new DataLoader(testSet, { batchSize: settings.batchSize, shuffle: false, resize, limit: settings.testLimit ?? undefined });
 
     manualSeed(settings.seed);
     if (!(settings.widthScale > 0)) throw new UsageError(`--width-scale must be positive (got ${settings.widthScale})`);
