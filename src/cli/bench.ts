@@ -13,6 +13,7 @@ import { type Command, type FlagSpecs, parseArgs, usage } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 import type { Backend, Precision } from "../backend/backend.js";
 import { applyPrecision, precisionSupportOf, PRECISIONS } from "../backend/precision.js";
+import { DISTRIBUTED_FLAGS } from "../distributed/cli.js"; // distributed: --distributed runs src/distributed/bench.ts
 
 const FLAGS: FlagSpecs = {
   variant: { type: "string", choices: ALEXNET_VARIANTS, default: "28", help: "network variant" },
@@ -23,6 +24,7 @@ const FLAGS: FlagSpecs = {
   json: { type: "boolean", help: "print one JSON object per precision" },
   ...BACKEND_FLAGS,
   precision: { type: "string", choices: [...PRECISIONS, "both"], default: "fp32", help: "fp32, bf16 (mixed precision) or both, one after the other" },
+  ...DISTRIBUTED_FLAGS,
   help: { type: "boolean", help: "show this help" },
 };
 
@@ -136,6 +138,7 @@ export const benchCommand: Command = {
       console.log(usage("bench", "[flags]", FLAGS));
       return 0;
     }
+    if (flags.distributed) return (await import("../distributed/bench.js")).runDistributedBench(flags);
     const opts: BenchOptions = {
       variant: flags.variant as AlexNetVariant, batch: flags["batch-size"] as number, steps: flags.steps as number,
       warmup: flags.warmup as number, mode: flags.mode as string,

@@ -15,6 +15,10 @@ import { restoreTraining, snapshot } from "../train/snapshot.js";
 import { type Command, type FlagSpecs, type ParsedFlags, parseArgs, usage, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 import { packageVersion } from "../packageRoot.js";
+// --distributed (issue 17): every use below is marked "distributed:".
+import { DISTRIBUTED_FLAGS, describeWorld, rankZeroValue, shardDataset, silentStream, startDistributed } from "../distributed/cli.js";
+import { codeVersion, dataChecksum } from "../distributed/settings.js";
+import { unsplittable } from "../distributed/sampler.js";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   variant: { type: "string", choices: ALEXNET_VARIANTS, default: "224", help: "224 (Fashion-MNIST resized, d2l) or 28 (no resize)" },
@@ -33,6 +37,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "checkpoint-every": { type: "int", min: 1, help: "also checkpoint every N steps (default: each epoch end)" },
   plain: { type: "boolean", help: "plain progress lines even on a terminal" },
   ...BACKEND_FLAGS,
+  ...DISTRIBUTED_FLAGS,
   help: { type: "boolean", help: "show this help" },
 };
 
@@ -99,7 +104,7 @@ function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<str
   settings.precision ??= "fp32";
   checkSavedSettings(settings);
   const given = argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!);
-  const conflicting = given.filter((f) => !["resume", "epochs", "backend", "threads", "data-dir", "plain", "checkpoint-every"].includes(f));
+  const conflicting = given.filter((f) => !["resume", "epochs", "backend", "threads", "data-dir", "plain", "checkpoint-every", "distributed", "collective-timeout"].includes(f));
   if (conflicting.length) throw new UsageError(`--resume continues a run with its own settings; drop --${conflicting.join(", --")}`);
   return { ...settings, epochs: given.includes("epochs") ? (flags.epochs as number) : settings.epochs };
 }
@@ -129,21 +134,58 @@ export const trainCommand: Command = {
       return 0;
     }
     if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
+    const dist = startDistributed(flags); // distributed: null in a single process
+    try {
+      const code = await train(argv, flags, dist);
+      dist?.finalize();
+      return code;
+    } catch (e) {
+      // distributed: a failure on one rank only must not wait in a collective the others never join.
+      if (dist) dist.abort(1, `alexnet train: rank ${dist.rank}: ${(e as Error).message ?? String(e)}`);
+      throw e;
+    }
+  },
+};
+
+async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof startDistributed>): Promise<number> {
+  // (A block, so that the body of the former run() keeps its indentation and its diff stays small.)
+  {
+    const lead = !dist || dist.rank === 0; // distributed: rank 0 owns the run directory and the output
     const resumeDir = flags.resume as string | undefined;
     const saved = resumeDir ? readConfig(resumeDir) : null;
     const settings = saved ? settingsForResume(argv, flags, saved) : settingsFromFlags(flags);
-    const runDir = resumeDir ?? (flags["run-dir"] as string | undefined) ?? defaultRunDir();
+    let runDir = resumeDir ?? (flags["run-dir"] as string | undefined) ?? defaultRunDir();
+    if (dist) runDir = rankZeroValue(dist, runDir);
     const every = checkpointEvery(flags, saved);
-    checkWritable(runDir);
-    const backend = await selectBackend({ ...flags, precision: settings.precision });
-    const log = (msg: string): void => console.error(msg);
+    if (lead) checkWritable(runDir);
+    const threads = (flags.threads as number | undefined) ?? dist?.defaultThreads();
+    const backend = await selectBackend({ ...flags, threads, precision: settings.precision });
+    const log = (msg: string): void => {
+      if (lead) console.error(msg); // distributed: rank 0 speaks for the run
+    };
 
     // Data: the loaders draw batches in a worker thread; the 224 variant resizes each batch there.
     const dataOpts = { dataDir: flags["data-dir"] as string | undefined, log };
     const [trainSet, testSet] = [await loadFashionMnist("train", dataOpts), await loadFashionMnist("test", dataOpts)];
     const resize = settings.variant === "224" ? 224 : undefined;
-    const trainLoader = new DataLoader(trainSet, { batchSize: settings.batchSize, shuffle: true, seed: settings.seed, resize, limit: settings.trainLimit ?? undefined });
-    const testLoader = new DataLoader(testSet, { batchSize: settings.batchSize, shuffle: false, resize, limit: settings.testLimit ?? undefined });
+    const shard = dist ? { rank: dist.rank, worldSize: dist.size } : undefined;
+    const trainLoader = new DataLoader(trainSet, { batchSize: settings.batchSize, shuffle: true, seed: settings.seed, resize, limit: settings.trainLimit ?? undefined, shard });
+    const testTotal = Math.min(settings.testLimit ?? testSet.count, testSet.count);
+    if (dist) {
+      // distributed: every rank must compute the same run; refused at start-up, by every rank alike.
+      const refusal = unsplittable(trainLoader.size, settings.batchSize, dist.size) ??
+        (testTotal < dist.size ? `the ${testTotal} test examples cannot be shared by ${dist.size} ranks` : null) ??
+        dist.checkSettings({ settings, precision: settings.precision, resume: resumeDir ?? null, code: codeVersion(), data: dataChecksum(trainSet.images, trainSet.labels, testSet.images, testSet.labels) });
+      if (refusal) {
+        if (lead) console.error(`alexnet train: ${refusal}`);
+        dist.finalize();
+        return 1;
+      }
+    }
+
+    const testLoader = dist
+      ? new DataLoader(shardDataset(dist, testSet, settings.testLimit ?? undefined), { batchSize: settings.batchSize, shuffle: false, resize })
+      : new DataLoader(testSet, { batchSize: settings.batchSize, shuffle: false, resize, limit: settings.testLimit ?? undefined });
 
     manualSeed(settings.seed);
     if (!(settings.widthScale > 0)) throw new UsageError(`--width-scale must be positive (got ${settings.widthScale})`);
@@ -158,21 +200,23 @@ export const trainCommand: Command = {
         state = restoreTraining(net, optimizer, ckpt.data);
         log(`resuming ${runDir} from ${ckpt.dir}: epoch ${state.epoch + 1}, batch ${state.batch}, step ${state.step}`);
       } else log(`no complete checkpoint in ${runDir}: starting it from the beginning`);
-      run.resetMetrics(state.points, settings.epochs);
+      if (lead) run.resetMetrics(state.points, settings.epochs);
     }
-    writeConfig(runDir, {
+    if (lead) writeConfig(runDir, {
       settings,
       backend: backend.describe(),
       versions: { node: process.versions.node, alexnetTs: packageVersion(), ...onednnVersion(backend) },
-      data: { train: trainSet.source, test: testSet.source, trainExamples: trainLoader.size, testExamples: testLoader.size },
+      data: { train: trainSet.source, test: testSet.source, trainExamples: trainLoader.size, testExamples: testTotal },
       checkpointEvery: every ?? null,
+      ...(dist ? { worldSize: dist.size } : {}),
       started: saved?.started ?? new Date().toISOString(),
     });
 
-    console.log(`training AlexNet (variant ${settings.variant}) on ${trainLoader.size} examples, testing on ${testLoader.size}, ` +
-      `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}, on ${backend.describe()}; data from ${describeSource(trainSet)}; run directory ${runDir}`);
+    const device = describeWorld(backend.describe(), dist);
+    if (lead) console.log(`training AlexNet (variant ${settings.variant}) on ${trainLoader.size} examples, testing on ${testTotal}, ` +
+      `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}, on ${device}; data from ${describeSource(trainSet)}; run directory ${runDir}`);
     const testBatches = Math.ceil(testLoader.size / settings.batchSize);
-    const progress = new Progress({ stream: process.stderr, epochs: settings.epochs, testBatches, plain: flags.plain === true });
+    const progress = new Progress({ stream: lead ? process.stderr : silentStream(), epochs: settings.epochs, testBatches, plain: flags.plain === true });
     let interrupted: string | null = null;
     const onSignal = (sig: string) => () => {
       interrupted = sig;
@@ -181,7 +225,7 @@ export const trainCommand: Command = {
     process.on("SIGINT", handlers.SIGINT);
     process.on("SIGTERM", handlers.SIGTERM);
     const save = (s: TrainState): void => {
-      writeCheckpoint(runDir, s.step, snapshot(net, optimizer, s));
+      if (lead) writeCheckpoint(runDir, s.step, snapshot(net, optimizer, s));
     };
     try {
       const result = await trainCh6(net, {
@@ -190,20 +234,22 @@ export const trainCommand: Command = {
           onStep: (info) => progress.step(info),
           checkpointEvery: every ?? 0,
           onCheckpoint: save,
-          onPoint: (point, s) => run.addPoint(point, s.points, settings.epochs),
+          onPoint: (point, s) => lead && run.addPoint(point, s.points, settings.epochs),
           onEpochEnd: (s) => {
             progress.line(`epoch ${s.epoch}/${settings.epochs}: test acc ${s.lastTestAcc!.toFixed(3)}`);
             save(s);
           },
           shouldStop: () => interrupted !== null,
         },
+        distributed: dist?.hooks(net.parameters(), trainLoader.size, settings.batchSize),
       }, state);
       if (!result.completed) {
         save(result.state);
+        interrupted ??= "SIGTERM"; // distributed: another rank was interrupted
         progress.line(`${interrupted}: stopped after step ${result.state.step}; checkpoint saved. Continue with: alexnet train --resume ${runDir}`);
         return 130;
       }
-      for (const line of finalLines(result, backend.describe())) console.log(line);
+      if (lead) for (const line of finalLines(result, device)) console.log(line);
       return 0;
     } catch (e) {
       if (e instanceof DivergedError) {
@@ -218,5 +264,5 @@ export const trainCommand: Command = {
       optimizer.dispose();
       net.dispose();
     }
-  },
-};
+  }
+}

@@ -10,6 +10,7 @@
 import { Worker } from "node:worker_threads";
 import { BatchAssembler, type Batch, type ImageDataset } from "./batch.js";
 import { shuffledOrder } from "./prng.js";
+import { shardOf } from "../distributed/sampler.js";
 import { resizedSize } from "./resize.js";
 import type { BatchRequest, InitMessage, WorkerReply } from "./loaderWorker.js";
 
@@ -33,6 +34,8 @@ export interface DataLoaderOptions {
   prefetch?: number;
   /** The epoch the next iteration starts (default 0), for resuming. */
   startEpoch?: number;
+  /** Data parallelism: each batch is this rank's contiguous shard of the global batch (src/distributed/sampler.ts). */
+  shard?: { rank: number; worldSize: number };
 }
 
 /** What a checkpoint needs to resume the same sequence of batches. */
@@ -117,6 +120,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   readonly shuffle: boolean;
   readonly seed: number;
   private readonly dropLast: boolean;
+  private readonly shard: { rank: number; worldSize: number } | undefined;
   private readonly useWorker: boolean;
   private readonly prefetch: number;
   private readonly assembler: BatchAssembler;
@@ -140,6 +144,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.size = Math.min(limit, dataset.count);
     this.batchSize = batchSize;
     this.dropLast = opts.dropLast ?? false;
+    this.shard = opts.shard;
     this.numBatches = this.dropLast ? Math.floor(this.size / batchSize) : Math.ceil(this.size / batchSize);
     this.shuffle = opts.shuffle ?? true;
     this.seed = opts.seed ?? 0;
@@ -199,8 +204,13 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (!Number.isInteger(b) || b < 0 || b >= this.numBatches) {
       throw new RangeError(`batch ${b} out of range 0..${this.numBatches - 1}`);
     }
-    const start = b * this.batchSize;
-    const end = Math.min(start + this.batchSize, this.size);
+    let start = b * this.batchSize;
+    let end = Math.min(start + this.batchSize, this.size);
+    if (this.shard) {
+      const s = shardOf(end - start, this.shard.rank, this.shard.worldSize);
+      start += s.start;
+      end = start + s.count;
+    }
     return Int32Array.from(this.order(epoch).subarray(start, end));
   }
 

@@ -25,6 +25,14 @@ export function setBackwardObserver(fn: ((node: GradNode, ms: number) => void) |
   backwardObserver = fn;
 }
 
+/** Optional observer of each leaf whose gradient this backward has finished (data parallelism starts
+ * that gradient's allreduce while backward continues below it). */
+let leafObserver: ((leaf: Tensor) => void) | null = null;
+
+export function setAutogradLeafObserver(fn: ((leaf: Tensor) => void) | null): void {
+  leafObserver = fn;
+}
+
 export function isGradEnabled(): boolean {
   return gradEnabled;
 }
@@ -102,6 +110,7 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
     const node = t.node;
     if (!node) {
       setLeafGrad(t, g);
+      leafObserver?.(t);
       continue;
     }
     if (node.released) throw new Error(`backward through '${node.op}' a second time: its saved values were freed (use retainGraph)`);

@@ -91,6 +91,18 @@ export class DivergedError extends Error {
   }
 }
 
+/** Data parallelism (src/distributed/session.ts), set only under `--distributed`: each batch is this rank's
+ * shard of the global batch; the hooks average gradients and sum metrics across ranks. */
+export interface DistributedHooks {
+  /** Before the forward of global batch `batch` of the epoch, whose shard here has `rows` rows. */
+  beginStep(batch: number, rows: number): void;
+  /** After backward: averages the gradients across ranks (in place on the parameters) and returns the sums
+   * of (loss x rows, correct, rows, any rank wants to stop) over all ranks. */
+  endStep(lossTimesN: number, correct: number, n: number, stop: boolean): { lossSum: number; correct: number; n: number; stop: boolean };
+  /** Sums an evaluation's (correct, n) over all ranks. */
+  reduceCounts(correct: number, n: number): [number, number];
+}
+
 export interface TrainOptions {
   epochs: number;
   backend: Backend;
@@ -98,6 +110,7 @@ export interface TrainOptions {
   testLoader: BatchSource;
   optimizer: SGD;
   hooks?: TrainerHooks;
+  distributed?: DistributedHooks;
 }
 
 export interface TrainResult {
@@ -138,7 +151,7 @@ export const TRAINING_OPS: readonly { op: OpName; neededBy: string }[] = [
 /** d2l's evaluate_accuracy_gpu: accuracy over a whole loader in evaluation mode, without a graph. The
  * correct counts add up on the backend and are read once at the end. */
 export async function evaluateAccuracy(net: Sequential, loader: BatchSource, backend: Backend,
-  onBatch?: (done: number, total: number) => void): Promise<number> {
+  onBatch?: (done: number, total: number) => void, reduce?: DistributedHooks["reduceCounts"]): Promise<number> {
   const wasTraining = net.training;
   net.eval();
   let correct: Tensor | null = null;
@@ -157,7 +170,9 @@ export async function evaluateAccuracy(net: Sequential, loader: BatchSource, bac
       onBatch?.(++done, loader.numBatches);
       await yieldToEventLoop();
     }
-    return n === 0 ? 0 : (await correct!.data())[0]! / n;
+    let total = n === 0 ? 0 : (await correct!.data())[0]!;
+    if (reduce) [total, n] = reduce(total, n);
+    return n === 0 ? 0 : total / n;
   } finally {
     correct?.dispose();
     net.train(wasTraining);
@@ -185,7 +200,7 @@ function disposeSteps(steps: PendingStep[]): void {
 
 /** Runs (or continues, from `state`) d2l's training loop. Every op it needs is checked before the first step. */
 export async function trainCh6(net: Sequential, options: TrainOptions, state: TrainState = initialTrainState()): Promise<TrainResult> {
-  const { epochs, backend, trainLoader, testLoader, optimizer, hooks = {} } = options;
+  const { epochs, backend, trainLoader, testLoader, optimizer, hooks = {}, distributed: dist } = options;
   checkOps(backend, [...net.requiredOps(), ...TRAINING_OPS], "float32");
   const numBatches = trainLoader.numBatches;
   const pointEvery = Math.max(1, Math.floor(numBatches / 5));
@@ -226,19 +241,31 @@ export async function trainCh6(net: Sequential, options: TrainOptions, state: Tr
       for await (const batch of trainLoader.iterate(state.epoch, state.batch)) {
         const started = performance.now();
         const before = { epoch: state.epoch, batch: state.batch, step: state.step, rng: state.rng };
+        let n = batch.labels.length;
+        let stopAll = false;
+        dist?.beginStep(state.batch, n);
         const { loss, correct } = tidy(() => {
           optimizer.zeroGrad();
           const logits = net.call(batchTensor(batch, backend));
           const l = crossEntropy(logits, batch.labels);
           l.backward();
+          if (dist) {
+            // Every rank joins every collective, even with a non-finite loss; the summed loss decides for all.
+            // (Data parallelism runs on the CPU, where reading the step's loss costs nothing.)
+            const sum = dist.endStep(l.item() * n, correctCountOf(logits, batch.labels).item(), n, hooks.shouldStop?.(state) ?? false);
+            [n, stopAll] = [sum.n, sum.stop];
+            const global = sum.lossSum / sum.n;
+            if (Number.isFinite(global)) optimizer.step();
+            return { loss: new Tensor(backend.fill([], "float32", global)), correct: new Tensor(backend.fill([], "float32", sum.correct)) };
+          }
           optimizer.step();
           return { loss: l.detach(), correct: correctCountOf(logits, batch.labels) };
         });
-        pending.push({ loss, correct, n: batch.labels.length, before });
+        pending.push({ loss, correct, n, before });
         const seconds = (performance.now() - started) / 1000;
         state.timerSum += seconds;
         epochSeconds += seconds;
-        epochExamples += batch.labels.length;
+        epochExamples += n;
         const i = state.batch;
         state.batch++;
         state.step++;
@@ -257,7 +284,7 @@ export async function trainCh6(net: Sequential, options: TrainOptions, state: Tr
         hooks.onStep?.({ epoch: state.epoch, batch: i, numBatches, batchSize: trainLoader.batchSize,
           trainLoss: sumLoss / count, trainAcc: sumCorrect / count, examplesPerSec: epochExamples / Math.max(epochSeconds, 1e-9) }, state);
         await yieldToEventLoop();
-        if (hooks.shouldStop?.(state)) {
+        if (dist ? stopAll : hooks.shouldStop?.(state)) {
           await settle();
           stopped = true;
           break;
@@ -266,7 +293,7 @@ export async function trainCh6(net: Sequential, options: TrainOptions, state: Tr
       if (stopped) break;
       await settle();
       optimizer.zeroGrad();
-      const testAcc = await evaluateAccuracy(net, testLoader, backend, hooks.onEvalBatch);
+      const testAcc = await evaluateAccuracy(net, testLoader, backend, hooks.onEvalBatch, dist?.reduceCounts);
       state.lastTestAcc = testAcc;
       const point = { x: state.epoch + 1, testAcc };
       state.points.push(point);

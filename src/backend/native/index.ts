@@ -196,6 +196,13 @@ export class NativeBackend implements Backend {
     return out;
   }
 
+  /** Row-major values into a caller's buffer (data parallelism fills its gradient buckets without a
+   * fresh array per gradient per step). */
+  readInto(s: Storage, out: Float32Array): void {
+    if (out.length !== numel(s.shape)) throw new Error(`readInto: ${out.length} values for shape [${s.shape.join(", ")}]`);
+    this.addon.Read(this.h(s), out);
+  }
+
   async read(s: Storage): Promise<Float32Array> {
     return this.readSync(s);
   }
