@@ -103,8 +103,7 @@ async function startTraining(settings: WebTrainSettings): Promise<TrainOutcome> 
   replaceCurrent(null);
   const r = newTrainingRun(settings, b, trainSet, testSet);
   run = { ...r, settings };
-  const width = settings.widthScale === 1 ? "" : `, width ${settings.widthScale}`;
-  current = { net: r.net, variant: settings.variant, widthScale: settings.widthScale, source: `trained here (variant ${settings.variant}${width}, seed ${settings.seed})` };
+  current = { net: r.net, variant: settings.variant, widthScale: settings.widthScale, source: `trained in this page (seed ${settings.seed}, lr ${settings.lr})` };
   return continueTraining();
 }
 
