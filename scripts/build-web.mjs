@@ -27,6 +27,8 @@ const common = {
   target: "es2022",
   sourcemap: true,
   legalComments: "none",
+  // Minified, but class names kept: d2l's shape table prints layer.constructor.name.
+  keepNames: true,
   logLevel: "warning",
   plugins: [browserOnly],
 };

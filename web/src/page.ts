@@ -79,16 +79,35 @@ function showDescription(d: Description): void {
   renderChart(analysisChart(d.layers), $("analysis-chart"));
 }
 
-let describeSeq = 0;
+// One description at a time, and only of the latest choice: building a full-width network takes seconds,
+// so the choices made while one is built are not each built in turn.
+let describing = false;
+let describeAgain = false;
 async function describeModel(): Promise<void> {
-  const seq = ++describeSeq;
+  if (describing) {
+    describeAgain = true;
+    return;
+  }
+  describing = true;
+  try {
+    do {
+      describeAgain = false;
+      await describeOnce();
+    } while (describeAgain);
+  } finally {
+    describing = false;
+  }
+}
+
+async function describeOnce(): Promise<void> {
   const batchSize = Math.max(1, Math.floor(Number($<HTMLInputElement>("analysis-batch").value) || 128));
   $("model-status").textContent = "building the table...";
   try {
-    const d = await inspector.call({ type: "describe", ...modelChoice(), batchSize });
-    if (seq !== describeSeq) return;
+    const choice = modelChoice();
+    const d = await inspector.call({ type: "describe", ...choice, batchSize });
+    if (describeAgain) return;
     showDescription(d);
-    const { variant, widthScale } = modelChoice();
+    const { variant, widthScale } = choice;
     $("model-status").textContent = `AlexNet variant ${variant}${widthScale === 1 ? " (d2l's widths)" : `, width x${widthScale}`}: ${int(d.totals.params)} parameters, ${int(d.totals.macs)} MACs per example`;
     hook.description = d;
     hook.describes++;
