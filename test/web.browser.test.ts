@@ -70,6 +70,8 @@ describe("the page in Chromium", { skip }, () => {
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
+      // Waits for a training run are longer than the default 180 s a protocol call may take.
+      protocolTimeout: 600_000,
       args: ["--no-sandbox", "--disable-gpu-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--enable-features=Vulkan",
         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", `--user-data-dir=${join(tmp, "profile")}`],
     });

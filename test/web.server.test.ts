@@ -14,7 +14,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { requestSegments } from "../src/server/safePath.js";
 import { createStaticServer } from "../src/server/staticServer.js";
-import { get, startServe, type Served } from "./webHelpers.js";
+import { alexnet, get, startServe, type Served } from "./webHelpers.js";
 
 const TRAVERSALS = [
   "/../package.json",
@@ -161,6 +161,16 @@ describe("static server memory", () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe("alexnet serve flags", () => {
+  it("refuses a bad port or a stray argument with one line and exit 2", () => {
+    const port = alexnet("serve", "--port", "70000");
+    assert.equal(port.code, 2);
+    assert.match(port.stderr, /^alexnet serve: --port must be at most 65535 \(got 70000\)/);
+    assert.equal(alexnet("serve", "extra").code, 2);
+    assert.match(alexnet("serve", "--help").stdout, /--host <string>/);
   });
 });
 

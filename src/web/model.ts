@@ -70,9 +70,13 @@ export function newTrainingRun(s: WebTrainSettings, backend: Backend, train: Ima
   const net = alexNet({ variant: s.variant, widthScale: s.widthScale }).to(backend);
   initWeights(net);
   const optimizer = new SGD(net.parameters(), { lr: s.lr, momentum: 0, weightDecay: 0 });
-  // trainCh6 reads only numBatches, batchSize and iterate() of its loaders; DataLoader's private
-  // worker fields make the class nominal, hence the cast.
-  return { net, optimizer, state: initialTrainState(), trainLoader: trainLoader as unknown as DataLoader, testLoader: testLoader as unknown as DataLoader };
+  return { net, optimizer, state: initialTrainState(), trainLoader: asDataLoader(trainLoader), testLoader: asDataLoader(testLoader) };
+}
+
+/** An ArrayLoader where the trainer asks for a DataLoader: trainCh6 and evaluateAccuracy read only
+ * numBatches, batchSize and iterate(), but DataLoader's private worker fields make the class nominal. */
+export function asDataLoader(loader: ArrayLoader): DataLoader {
+  return loader as unknown as DataLoader;
 }
 
 /** The model's parameters by state_dict name (what `alexnet train` writes as model.safetensors). */

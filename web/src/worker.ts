@@ -9,7 +9,7 @@ import {
 } from "../../src/core.js";
 import { argmaxRows, evaluateAccuracy, finalLines, trainCh6, type StepInfo } from "../../src/train/trainer.js";
 import { ArrayLoader } from "../../src/web/arrayLoader.js";
-import { checkSettings, inputSize, loadModel, newTrainingRun, probabilities, saveModel, topK, type TrainingRun, type WebTrainSettings } from "../../src/web/model.js";
+import { asDataLoader, checkSettings, inputSize, loadModel, newTrainingRun, probabilities, saveModel, topK, type TrainingRun, type WebTrainSettings } from "../../src/web/model.js";
 import { loadSplit, type LoadedSplit } from "./data.js";
 import { selectBackend, type Selected } from "./device.js";
 import type { Description, Envelope, GridResult, ModelInfo, Prediction, Reply, Request, Results, TrainOutcome, WorkerEvent } from "./protocol.js";
@@ -144,7 +144,7 @@ async function evaluate(testLimit: number | null): Promise<Results["evaluate"]> 
   const b = await backend();
   const test = await split("test");
   const loader = new ArrayLoader(test, { batchSize: 64, shuffle: false, size: inputSize(m.variant), limit: testLimit ?? undefined });
-  const accuracy = await evaluateAccuracy(m.net, loader as never, b, (done, total) =>
+  const accuracy = await evaluateAccuracy(m.net, asDataLoader(loader), b, (done, total) =>
     emit({ event: "progress", phase: "eval", done, total, examplesPerSec: 0, etaSeconds: null, text: `evaluating: batch ${done}/${total}` }));
   return { accuracy, count: loader.size, model: { source: m.source, variant: m.variant, widthScale: m.widthScale } };
 }
