@@ -184,6 +184,20 @@ describe("the page in Chromium", { skip }, () => {
     }
   });
 
+  it("predicts a drawing on the canvas", { timeout: 60_000 }, async () => {
+    const before = (await hook(page)).predictions;
+    const box = (await (await page.$("#pad"))!.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.2);
+    await page.mouse.down();
+    for (const [fx, fy] of [[0.3, 0.8], [0.7, 0.8], [0.7, 0.2]]) await page.mouse.move(box.x + box.width * fx!, box.y + box.height * fy!, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction((n) => (globalThis as unknown as PageGlobal).__alexnet.predictions > n, { timeout: 30_000 }, before);
+    const top = (await hook(page)).prediction!.top;
+    assert.equal(top.length, 3);
+    assert.ok(Math.abs(top.reduce((a, t) => a + t.probability, 0)) <= 1 + 1e-6);
+    assert.equal(await page.$$eval("#top3 li", (li) => li.length), 3);
+  });
+
   it("loads `alexnet train`'s model.safetensors and evaluates it to the same test accuracy", { timeout: 120_000 }, async () => {
     const before = (await hook(page)).evaluations;
     await (await page.$("#weights-file"))!.uploadFile(join(tmp, "run", "model.safetensors"));
