@@ -21,6 +21,7 @@ const COMMANDS: CommandEntry[] = [
   { name: "analyze", summary: "per-layer parameters, memory and compute; which layer needs the most", load: async () => (await import("./analyze.js")).analyzeCommand },
   { name: "bench", summary: "training and inference examples/s on random data", load: async () => (await import("./bench.js")).benchCommand },
   { name: "data", summary: "look at the Fashion-MNIST data (data show, data info)", load: async () => (await import("./data.js")).dataCommand },
+  { name: "serve", summary: "serve the web page: train, inspect and predict in the browser", load: async () => (await import("./serve.js")).serveCommand },
 ];
 
 function mainUsage(): string {

@@ -1,0 +1,140 @@
+// The page's model work that must match the command line exactly, in one browser-safe module that the page's
+// worker and the Node tests both import: a training run set up in `alexnet train`'s order (seed, build,
+// Xavier init, SGD, trainer state), weights to and from safetensors as `alexnet train` and `alexnet eval`
+// read them (PyTorch state_dict names, variant and width from the shapes), and top-k probabilities.
+import type { Backend } from "../backend/backend.js";
+import type { ImageDataset } from "../data/batch.js";
+import { alexNet, initWeights, type AlexNetVariant } from "../models/alexnet.js";
+import type { Sequential } from "../nn/sequential.js";
+import { SGD } from "../optim/sgd.js";
+import { noGrad } from "../tensor/autograd.js";
+import { manualSeed } from "../tensor/random.js";
+import { tidy } from "../tensor/scope.js";
+import { tensor } from "../tensor/tensor.js";
+import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../train/safetensors.js";
+import { type BatchSource, initialTrainState, type TrainState } from "../train/trainer.js";
+import { ArrayLoader } from "./arrayLoader.js";
+
+/** The settings of a page run; the same names and meaning as `alexnet train`'s flags. */
+export interface WebTrainSettings {
+  variant: AlexNetVariant;
+  widthScale: number;
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  seed: number;
+  /** First N training / test examples (null: all). */
+  trainLimit: number | null;
+  testLimit: number | null;
+}
+
+export const inputSize = (variant: AlexNetVariant): number => (variant === "224" ? 224 : 28);
+
+/** One line naming the first bad setting, or null. */
+export function checkSettings(s: WebTrainSettings): string | null {
+  const positiveInt = (v: number): boolean => Number.isSafeInteger(v) && v >= 1;
+  if (s.variant !== "224" && s.variant !== "28") return `variant must be 224 or 28 (got ${s.variant})`;
+  if (!(s.widthScale > 0 && s.widthScale <= 1)) return `width scale must be in (0, 1] (got ${s.widthScale})`;
+  if (!positiveInt(s.epochs)) return `epochs must be a whole number of at least 1 (got ${s.epochs})`;
+  if (!(s.lr > 0 && Number.isFinite(s.lr))) return `learning rate must be a positive number (got ${s.lr})`;
+  if (!positiveInt(s.batchSize)) return `batch size must be a whole number of at least 1 (got ${s.batchSize})`;
+  if (!(Number.isSafeInteger(s.seed) && s.seed >= 0)) return `seed must be a whole number of at least 0 (got ${s.seed})`;
+  if (s.trainLimit !== null && !positiveInt(s.trainLimit)) return `train examples must be a whole number of at least 1 (got ${s.trainLimit})`;
+  if (s.testLimit !== null && !positiveInt(s.testLimit)) return `test examples must be a whole number of at least 1 (got ${s.testLimit})`;
+  return null;
+}
+
+export interface TrainingRun {
+  net: Sequential;
+  optimizer: SGD;
+  state: TrainState;
+  trainLoader: BatchSource;
+  testLoader: BatchSource;
+}
+
+/** Shuffled training batches and in-order test batches, as `alexnet train` builds them. */
+export function webLoaders(train: ImageDataset, test: ImageDataset, s: WebTrainSettings): { trainLoader: ArrayLoader; testLoader: ArrayLoader } {
+  const size = inputSize(s.variant);
+  return {
+    trainLoader: new ArrayLoader(train, { batchSize: s.batchSize, shuffle: true, seed: s.seed, size, limit: s.trainLimit ?? undefined }),
+    testLoader: new ArrayLoader(test, { batchSize: s.batchSize, shuffle: false, size, limit: s.testLimit ?? undefined }),
+  };
+}
+
+/** Everything trainCh6 needs, created in `alexnet train`'s order so the same seed gives the same weights,
+ * dropout masks and batches. */
+export async function newTrainingRun(s: WebTrainSettings, backend: Backend, train: ImageDataset, test: ImageDataset): Promise<TrainingRun> {
+  const { trainLoader, testLoader } = webLoaders(train, test, s);
+  manualSeed(s.seed);
+  const net = await alexNet({ variant: s.variant, widthScale: s.widthScale }).to(backend);
+  initWeights(net);
+  const optimizer = new SGD(net.parameters(), { lr: s.lr, momentum: 0, weightDecay: 0 });
+  return { net, optimizer, state: initialTrainState(), trainLoader, testLoader };
+}
+
+/** The model's parameters by state_dict name (what `alexnet train` writes as model.safetensors). */
+export async function modelTensors(net: Sequential): Promise<NamedTensor[]> {
+  return Promise.all(net.namedParameters().map(async ([name, p]) => ({ name, shape: [...p.shape], data: Float32Array.from(await p.data()) })));
+}
+
+export async function saveModel(net: Sequential): Promise<Uint8Array> {
+  return encodeSafetensors(await modelTensors(net), { format: "pt" }, "model.safetensors");
+}
+
+export interface LoadedWebModel {
+  net: Sequential;
+  variant: AlexNetVariant;
+  widthScale: number;
+  classes: number;
+}
+
+/** An AlexNet from safetensors bytes, as `alexnet eval` loads one: the variant from the first kernel (11x11 or
+ * 5x5), the width from its channels, strict names and shapes. Errors are one line naming the file. */
+export async function loadModel(bytes: Uint8Array, file: string, backend: Backend): Promise<LoadedWebModel> {
+  const weights = decodeSafetensors(bytes, file).tensors;
+  const first = weights.get("0.weight");
+  const last = weights.get("20.weight");
+  if (!first || first.shape.length !== 4 || !last || last.shape.length !== 2) {
+    throw new Error(`${file} does not hold AlexNet weights (needs '0.weight' (96, C, k, k) and '20.weight' (classes, 4096))`);
+  }
+  const kernel = first.shape[2];
+  if (kernel !== 11 && kernel !== 5) throw new Error(`${file}: first kernel ${kernel}x${kernel} is neither variant 224 (11x11) nor 28 (5x5)`);
+  const variant: AlexNetVariant = kernel === 11 ? "224" : "28";
+  const widthScale = first.shape[0]! / 96;
+  const classes = last.shape[0]!;
+  const net = await alexNet({ variant, inChannels: first.shape[1]!, classes, widthScale }).to(backend);
+  try {
+    tidy(() => net.loadStateDict(new Map([...weights].map(([name, t]) => [name, tensor(t.data, { shape: t.shape, backend })]))));
+  } catch (e) {
+    net.dispose();
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  net.eval();
+  return { net, variant, widthScale, classes };
+}
+
+/** Softmax of each row of the logits for `images` (N, 1, H, W), in evaluation mode. */
+export async function probabilities(net: Sequential, images: Float32Array, n: number, size: number, backend: Backend): Promise<Float32Array[]> {
+  const wasTraining = net.training;
+  net.eval();
+  try {
+    const out = tidy(() => noGrad(() => net.call(tensor(images, { shape: [n, 1, size, size], backend }))));
+    const logits = Float32Array.from(await out.data());
+    out.dispose();
+    const k = logits.length / n;
+    return Array.from({ length: n }, (_, i) => {
+      const row = logits.subarray(i * k, (i + 1) * k);
+      const max = Math.max(...row);
+      const e = row.map((v) => Math.exp(v - max));
+      const sum = e.reduce((a, b) => a + b, 0);
+      return e.map((v) => v / sum);
+    });
+  } finally {
+    net.train(wasTraining);
+  }
+}
+
+/** Indices of the k largest values, largest first. */
+export function topK(p: ArrayLike<number>, k: number): number[] {
+  return Array.from({ length: p.length }, (_, i) => i).sort((a, b) => p[b]! - p[a]! || a - b).slice(0, k);
+}

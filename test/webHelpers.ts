@@ -1,0 +1,78 @@
+// Helpers of the web tests: `alexnet serve` on a free port as a child process (the URL read from its first
+// line), plain HTTP requests that send the path exactly as written (no client-side normalisation), and the
+// `alexnet` command line.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { request, type Agent } from "node:http";
+import { fileURLToPath } from "node:url";
+
+export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+
+export function alexnet(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `alexnet` with arguments, asynchronously (to overlap a Node run with the browser's). */
+export function alexnetAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += String(d)));
+    child.stderr.on("data", (d) => (stderr += String(d)));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export interface Served {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startServe(...args: string[]): Promise<Served> {
+  const child = spawn(process.execPath, [CLI, "serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += String(d)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`alexnet serve printed no URL in 20 s; stderr: ${stderr}`)), 20_000);
+    child.stdout!.on("data", (d) => {
+      out += String(d);
+      const m = /http:\/\/[^\s/]+\//.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[0]);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`alexnet serve exited with ${code}: ${stderr}`)));
+  });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+    child.kill("SIGTERM");
+    await exited;
+  };
+  return { url, port: Number(new URL(url).port), child, stop };
+}
+
+export interface Response {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** GET (or another method) with the path sent byte for byte as given. */
+export function get(port: number, path: string, options: { agent?: Agent; method?: string } = {}): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, method: options.method ?? "GET", agent: options.agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}

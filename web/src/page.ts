@@ -1,0 +1,365 @@
+// The page's script: wires the form, buttons, canvas and drop zones to the two workers (one trains, one
+// inspects), draws the tables and charts, and shows every failure as one line at the top. URL parameters
+// preset the form (?variant=28&width=0.125&lr=0.05&epochs=1&batch=8&seed=0&train=40&test=200) and
+// ?backend=reference forces the CPU backend. window.__alexnet exposes the state for the browser tests.
+import { TEXT_LABELS, type AlexNetVariant } from "../../src/core.js";
+import type { MetricPoint } from "../../src/train/trainer.js";
+import type { WebTrainSettings } from "../../src/web/model.js";
+import { analysisChart, renderChart, trainingChart } from "./charts.js";
+import { WorkerClient } from "./client.js";
+import { setupDrawPad } from "./drawPad.js";
+import type { Description, GridResult, ModelInfo, Prediction, TrainOutcome, WorkerEvent } from "./protocol.js";
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
+const params = new URLSearchParams(location.search);
+const int = (n: number): string => n.toLocaleString("en-US");
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(2);
+const clock = (s: number): string => `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(Math.round(s % 60)).padStart(2, "0")}`;
+
+function showMessage(text: string | null): void {
+  const el = $("message");
+  el.hidden = text === null;
+  el.textContent = text ? text.split("\n")[0]! : "";
+}
+const fail = (e: unknown): void => showMessage(e instanceof Error ? e.message : String(e));
+
+const trainer = new WorkerClient("worker.js");
+const inspector = new WorkerClient("worker.js");
+
+/** What the tests read: the latest results, and how many of each have arrived. */
+const hook = {
+  state: "starting" as "starting" | "idle" | "running" | "paused" | "done" | "stopped",
+  describes: 0,
+  description: null as Description | null,
+  outcome: null as TrainOutcome | null,
+  points: [] as MetricPoint[],
+  prediction: null as Prediction | null,
+  predictions: 0,
+  evaluation: null as { accuracy: number; count: number; model: ModelInfo } | null,
+  evaluations: 0,
+  grid: null as { labels: number[]; predicted: number[] } | null,
+  model: null as ModelInfo | null,
+  device: "",
+};
+(globalThis as { __alexnet?: typeof hook }).__alexnet = hook;
+
+// ---- Model: shape table, analysis, answers, bars ----
+
+function modelChoice(): { variant: AlexNetVariant; widthScale: number } {
+  return { variant: $<HTMLSelectElement>("variant").value as AlexNetVariant, widthScale: Number($<HTMLSelectElement>("width").value) };
+}
+
+function showDescription(d: Description): void {
+  $("shape-table").textContent = d.shapeLines.join("\n");
+  $("answers").replaceChildren(...[`Most parameters: ${d.mostParams}.`, `Most compute: ${d.mostCompute}.`].map((t) => {
+    const li = document.createElement("li");
+    li.textContent = t;
+    return li;
+  }));
+  const table = $<HTMLTableElement>("analysis-table");
+  const head = ["#", "layer", "output shape", "parameters", "weights MiB", `activations MiB (batch ${d.batchSize})`, "MACs per example"];
+  const row = (cells: string[], tag: "td" | "th", cls = ""): HTMLTableRowElement => {
+    const tr = document.createElement("tr");
+    if (cls) tr.className = cls;
+    for (const c of cells) {
+      const cell = document.createElement(tag);
+      cell.textContent = c;
+      tr.appendChild(cell);
+    }
+    return tr;
+  };
+  const mostParams = d.layers.reduce((a, b) => (b.params > a.params ? b : a));
+  const mostMacs = d.layers.reduce((a, b) => (b.macs > a.macs ? b : a));
+  table.replaceChildren(
+    row(head, "th"),
+    ...d.layers.map((l) => row([String(l.index), l.layer, `[${l.outputShape.join(", ")}]`, int(l.params), mib(l.paramBytes), mib(l.activationBytes), int(l.macs)], "td",
+      l === mostParams || l === mostMacs ? "most" : "")),
+    row(["", "total", "", int(d.totals.params), mib(d.totals.paramBytes), mib(d.totals.activationBytes), int(d.totals.macs)], "th"),
+  );
+  renderChart(analysisChart(d.layers), $("analysis-chart"));
+}
+
+// One description at a time, and only of the latest choice: building a full-width network takes seconds,
+// so the choices made while one is built are not each built in turn.
+let describing = false;
+let describeAgain = false;
+async function describeModel(): Promise<void> {
+  if (describing) {
+    describeAgain = true;
+    return;
+  }
+  describing = true;
+  try {
+    do {
+      describeAgain = false;
+      await describeOnce();
+    } while (describeAgain);
+  } finally {
+    describing = false;
+  }
+}
+
+async function describeOnce(): Promise<void> {
+  const batchSize = Math.max(1, Math.floor(Number($<HTMLInputElement>("analysis-batch").value) || 128));
+  $("model-status").textContent = "building the table...";
+  try {
+    const choice = modelChoice();
+    const d = await inspector.call({ type: "describe", ...choice, batchSize });
+    if (describeAgain) return;
+    showDescription(d);
+    const { variant, widthScale } = choice;
+    $("model-status").textContent = `AlexNet variant ${variant}${widthScale === 1 ? " (d2l's widths)" : `, width x${widthScale}`}: ${int(d.totals.params)} parameters, ${int(d.totals.macs)} MACs per example`;
+    hook.description = d;
+    hook.describes++;
+  } catch (e) {
+    fail(e);
+  }
+}
+
+// ---- Train ----
+
+let epochs = 1;
+function settings(): WebTrainSettings {
+  const num = (id: string): number => Number($<HTMLInputElement>(id).value);
+  const limit = (id: string): number | null => ($<HTMLInputElement>(id).value.trim() === "" ? null : num(id));
+  return { ...modelChoice(), lr: num("lr"), epochs: num("epochs"), batchSize: num("batch-size"), seed: num("seed"), trainLimit: limit("train-limit"), testLimit: limit("test-limit") };
+}
+
+function setState(state: typeof hook.state): void {
+  hook.state = state;
+  document.body.dataset.state = state;
+  const running = state === "running";
+  $<HTMLButtonElement>("start").disabled = running;
+  $<HTMLButtonElement>("pause").disabled = !(running || state === "paused");
+  $<HTMLButtonElement>("pause").textContent = state === "paused" ? "Resume" : "Pause";
+  $<HTMLButtonElement>("stop").disabled = !(running || state === "paused");
+  $<HTMLButtonElement>("save").disabled = hook.model === null || running;
+}
+
+function drawCurves(): void {
+  renderChart(trainingChart(hook.points, epochs), $("curves"));
+}
+
+function onWorkerEvent(e: WorkerEvent): void {
+  if (e.event === "point") {
+    hook.points.push(e.point);
+    drawCurves();
+    return;
+  }
+  const bar = $<HTMLProgressElement>("progress");
+  if (e.phase === "train") {
+    bar.max = e.total;
+    bar.value = e.done;
+    $("speed").textContent = `${e.examplesPerSec.toFixed(1)} examples/s${e.etaSeconds === null ? "" : `, ETA ${clock(e.etaSeconds)}`} on ${hook.device}`;
+  }
+  $("progress-text").textContent = e.text;
+}
+trainer.onEvent = onWorkerEvent;
+
+function showModel(m: ModelInfo | null): void {
+  hook.model = m;
+  $("model-source").textContent = m ? `model: ${m.source} (variant ${m.variant}${m.widthScale === 1 ? "" : `, width x${m.widthScale}`})` : "model: none yet";
+}
+
+async function runTraining(start: boolean): Promise<void> {
+  showMessage(null);
+  if (start) {
+    epochs = settings().epochs;
+    hook.points = [];
+    $("final").textContent = "";
+    drawCurves();
+  }
+  setState("running");
+  try {
+    const outcome = start ? await trainer.call({ type: "train", settings: settings() }) : await trainer.call({ type: "resume" });
+    hook.outcome = outcome;
+    hook.points = outcome.points;
+    drawCurves();
+    showModel(outcome.model);
+    if (outcome.end === "done") $("final").textContent = outcome.lines.join("\n");
+    $("progress-text").textContent = outcome.end === "done" ? "done" : outcome.end;
+    setState(outcome.end);
+  } catch (e) {
+    fail(e);
+    setState(hook.model ? "stopped" : "idle");
+  }
+}
+
+$("start").addEventListener("click", () => void runTraining(true));
+$("pause").addEventListener("click", () => {
+  if (hook.state === "paused") void runTraining(false);
+  else trainer.call({ type: "pause" }).catch(fail);
+});
+$("stop").addEventListener("click", () => {
+  trainer.call({ type: "stop" }).catch(fail);
+  if (hook.state === "paused") setState("stopped");
+});
+
+// ---- Predict ----
+
+function showPrediction(p: Prediction): void {
+  $("top3").replaceChildren(...p.top.map((t) => {
+    const li = document.createElement("li");
+    li.textContent = `${t.label} ${(t.probability * 100).toFixed(1)}%`;
+    return li;
+  }));
+  hook.prediction = p;
+  hook.predictions++;
+}
+
+async function predictFile(file: File): Promise<void> {
+  showMessage(null);
+  try {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    showPrediction(await trainer.call({ type: "predictImage", bytes, name: file.name }, [bytes.buffer]));
+  } catch (e) {
+    fail(e);
+  }
+}
+
+const pad = setupDrawPad($<HTMLCanvasElement>("pad"), (gray, width, height) => {
+  if (!hook.model) return;
+  trainer.call({ type: "predictPixels", gray, width, height }, [gray.buffer]).then(showPrediction, fail);
+});
+$("clear").addEventListener("click", () => pad.clear());
+$("predict-drawing").addEventListener("click", () => {
+  if (!hook.model) return showMessage("no model yet: train one or load a model.safetensors");
+  pad.submit();
+});
+
+function showGrid(g: GridResult): void {
+  const figures = g.labels.map((label, i) => {
+    const fig = document.createElement("figure");
+    const wrong = g.predicted[i] !== label;
+    if (wrong) fig.className = "wrong";
+    const canvas = document.createElement("canvas");
+    canvas.width = g.cols;
+    canvas.height = g.rows;
+    const ctx = canvas.getContext("2d")!;
+    const img = ctx.createImageData(g.cols, g.rows);
+    const n = g.rows * g.cols;
+    for (let k = 0; k < n; k++) {
+      const v = g.pixels[i * n + k]!;
+      img.data.set([v, v, v, 255], k * 4);
+    }
+    ctx.putImageData(img, 0, 0);
+    const caption = document.createElement("figcaption");
+    const truth = document.createElement("div");
+    truth.textContent = TEXT_LABELS[label] ?? String(label);
+    const predicted = document.createElement("div");
+    predicted.className = "predicted";
+    predicted.textContent = `${wrong ? "✗ " : ""}${TEXT_LABELS[g.predicted[i]!] ?? g.predicted[i]}`;
+    caption.append(truth, predicted);
+    fig.append(canvas, caption);
+    return fig;
+  });
+  $("grid").replaceChildren(...figures);
+  hook.grid = { labels: g.labels, predicted: g.predicted };
+}
+
+$("show-grid").addEventListener("click", () => {
+  showMessage(null);
+  trainer.call({ type: "grid", n: 18 }).then(showGrid, fail);
+});
+
+// ---- Weights in and out ----
+
+async function loadWeights(file: File): Promise<void> {
+  showMessage(null);
+  if (hook.state === "running") return showMessage("pause or stop the run before loading other weights");
+  try {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const info = await trainer.call({ type: "load", bytes, name: file.name }, [bytes.buffer]);
+    showModel(info);
+    setState(hook.state === "starting" ? "idle" : hook.state === "paused" ? "stopped" : hook.state);
+    $("eval-result").textContent = `${file.name}: evaluating on the test set...`;
+    const limit = settings().testLimit;
+    const r = await trainer.call({ type: "evaluate", testLimit: limit });
+    $("eval-result").textContent = `${file.name} (variant ${r.model.variant}): test acc ${r.accuracy.toFixed(3)} on ${r.count} test examples`;
+    hook.evaluation = r;
+    hook.evaluations++;
+  } catch (e) {
+    $("eval-result").textContent = "";
+    fail(e);
+  }
+}
+
+$("save").addEventListener("click", () => {
+  showMessage(null);
+  trainer.call({ type: "save" }).then(({ bytes }) => {
+    const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: "application/octet-stream" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = "model.safetensors";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }, fail);
+});
+
+/** A drop zone and its file input call `use` with the chosen file. */
+function fileTarget(zoneId: string, inputId: string, use: (f: File) => Promise<void>): void {
+  const zone = $(zoneId);
+  const input = $<HTMLInputElement>(inputId);
+  input.addEventListener("change", () => {
+    const f = input.files?.[0];
+    if (f) void use(f).finally(() => (input.value = ""));
+  });
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const f = e.dataTransfer?.files[0];
+    if (f) void use(f);
+  });
+}
+fileTarget("image-drop", "image-file", predictFile);
+fileTarget("weights-drop", "weights-file", loadWeights);
+
+// ---- Start ----
+
+function presetForm(cpu: boolean): void {
+  const set = (id: string, value: string | null): void => {
+    if (value !== null) ($(id) as HTMLInputElement | HTMLSelectElement).value = value;
+  };
+  // On the CPU the full network takes hours per epoch: offer the narrow 28x28 one and a subset.
+  if (cpu) {
+    set("variant", "28");
+    set("width", "0.125");
+    set("epochs", "2");
+    set("train-limit", "3000");
+    set("test-limit", "1000");
+  }
+  for (const [param, id] of [["variant", "variant"], ["width", "width"], ["lr", "lr"], ["epochs", "epochs"], ["batch", "batch-size"], ["seed", "seed"], ["train", "train-limit"], ["test", "test-limit"]]) {
+    set(id!, params.get(param!));
+  }
+}
+
+async function start(): Promise<void> {
+  window.addEventListener("error", (e) => showMessage(`error: ${e.message}`));
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => e.preventDefault());
+  for (const id of ["variant", "width", "analysis-batch"]) $(id).addEventListener("change", () => void describeModel());
+  try {
+    const d = await trainer.call({ type: "device", preferReference: params.get("backend") === "reference" });
+    hook.device = d.device;
+    $("device").textContent = `device: ${d.device}`;
+    if (d.note) {
+      $("note").hidden = false;
+      $("note").textContent = d.note;
+    }
+    presetForm(d.note !== null);
+  } catch (e) {
+    fail(e);
+  }
+  drawCurves();
+  setState("idle");
+  await describeModel();
+}
+
+void start();

@@ -1,0 +1,92 @@
+// The messages between the page and its worker: requests with an id, answered once (result or a one-line
+// error), and events the worker sends while it trains. One file so both sides agree on the shapes.
+import type { AlexNetVariant } from "../../src/models/alexnet.js";
+import type { MetricPoint } from "../../src/train/trainer.js";
+import type { WebTrainSettings } from "../../src/web/model.js";
+
+export interface LayerRow {
+  index: number;
+  layer: string;
+  outputShape: number[];
+  params: number;
+  /** fp32 bytes of the layer's weights. */
+  paramBytes: number;
+  /** Bytes kept for the backward pass at the described batch size. */
+  activationBytes: number;
+  /** Multiply-accumulates per example. */
+  macs: number;
+}
+
+export interface Description {
+  shapeLines: string[];
+  layers: LayerRow[];
+  batchSize: number;
+  totals: { params: number; paramBytes: number; activationBytes: number; macs: number };
+  mostParams: string;
+  mostCompute: string;
+}
+
+export interface Prediction {
+  top: { label: string; probability: number }[];
+}
+
+export interface GridResult {
+  rows: number;
+  cols: number;
+  pixels: Uint8Array;
+  labels: number[];
+  predicted: number[];
+}
+
+export interface ModelInfo {
+  /** What the current model is: "trained here (...)" or the loaded file's name. */
+  source: string;
+  variant: AlexNetVariant;
+  widthScale: number;
+}
+
+export interface TrainOutcome {
+  /** "done": all epochs; "paused": can resume; "stopped": ended early, the model stays usable. */
+  end: "done" | "paused" | "stopped";
+  points: MetricPoint[];
+  /** d2l's two final lines (only when done). */
+  lines: string[];
+  model: ModelInfo;
+}
+
+export type Request =
+  | { type: "device"; preferReference: boolean }
+  | { type: "describe"; variant: AlexNetVariant; widthScale: number; batchSize: number }
+  | { type: "train"; settings: WebTrainSettings }
+  | { type: "resume" }
+  | { type: "pause" }
+  | { type: "stop" }
+  | { type: "evaluate"; testLimit: number | null }
+  | { type: "predictImage"; bytes: Uint8Array; name: string }
+  | { type: "predictPixels"; gray: Uint8Array; width: number; height: number }
+  | { type: "grid"; n: number }
+  | { type: "save" }
+  | { type: "load"; bytes: Uint8Array; name: string };
+
+export interface Results {
+  device: { device: string; note: string | null };
+  describe: Description;
+  train: TrainOutcome;
+  resume: TrainOutcome;
+  pause: null;
+  stop: null;
+  evaluate: { accuracy: number; count: number; model: ModelInfo };
+  predictImage: Prediction;
+  predictPixels: Prediction;
+  grid: GridResult;
+  save: { bytes: Uint8Array };
+  load: ModelInfo;
+}
+
+export type Envelope = { id: number } & Request;
+
+export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
+
+export type WorkerEvent =
+  | { event: "point"; point: MetricPoint }
+  | { event: "progress"; phase: "train" | "eval" | "data"; done: number; total: number; examplesPerSec: number; etaSeconds: number | null; text: string };

@@ -1,0 +1,222 @@
+// The page's Web Worker: it holds the data, the network and the training run, so the page stays responsive
+// while a step computes. It trains with the core's own trainCh6 (d2l's train_ch6: Xavier init, SGD,
+// cross-entropy, five plot points per epoch, test accuracy at each epoch end), inspects networks (shape
+// table, per-layer analysis), predicts, evaluates, and writes and reads safetensors. The page starts two:
+// one trains, one inspects, so a shape table never waits for a training step.
+import {
+  alexNet, alexNetInputShape, analyzeNetwork, answers, decodeImage, imageForModel, shapeTable, TEXT_LABELS,
+  type Backend, type nn,
+} from "../../src/core.js";
+import { argmaxRows, evaluateAccuracy, finalLines, trainCh6, type StepInfo } from "../../src/core.js";
+import { ArrayLoader } from "../../src/web/arrayLoader.js";
+import { checkSettings, inputSize, loadModel, newTrainingRun, probabilities, saveModel, topK, type TrainingRun, type WebTrainSettings } from "../../src/web/model.js";
+import { loadSplit, type LoadedSplit } from "./data.js";
+import { selectBackend, type Selected } from "./device.js";
+import type { Description, Envelope, GridResult, ModelInfo, Prediction, Reply, Request, Results, TrainOutcome, WorkerEvent } from "./protocol.js";
+
+
+interface WorkerScope {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  addEventListener(type: "message", listener: (e: MessageEvent<Envelope>) => void): void;
+}
+const scope = globalThis as unknown as WorkerScope;
+
+const emit = (e: WorkerEvent): void => scope.postMessage(e);
+
+let preferReference = false;
+let selected: Promise<Selected> | null = null;
+const device = (): Promise<Selected> => (selected ??= selectBackend(preferReference));
+const backend = async (): Promise<Backend> => (await device()).backend;
+
+const splits: Partial<Record<"train" | "test", Promise<LoadedSplit>>> = {};
+function split(name: "train" | "test"): Promise<LoadedSplit> {
+  const p = (splits[name] ??= loadSplit(name));
+  // A failed fetch must not stick: the next request tries again.
+  p.catch(() => delete splits[name]);
+  return p;
+}
+
+interface Current extends ModelInfo {
+  net: nn.Sequential;
+}
+/** The model that predicts, evaluates and is saved: the run's network, or weights loaded from a file. */
+let current: Current | null = null;
+let run: (TrainingRun & { settings: WebTrainSettings }) | null = null;
+let training = false;
+let pauseRequested = false;
+let stopRequested = false;
+
+function replaceCurrent(next: Current | null): void {
+  if (current && current.net !== next?.net) current.net.dispose();
+  if (run && run.net !== next?.net) {
+    run.optimizer.dispose();
+    run = null;
+  }
+  current = next;
+}
+
+function needModel(): Current {
+  if (!current) throw new Error("no model yet: train one or load a model.safetensors");
+  return current;
+}
+
+function describe(r: Extract<Request, { type: "describe" }>): Description {
+  const net = alexNet({ variant: r.variant, widthScale: r.widthScale });
+  try {
+    const shapeLines = shapeTable(net, [1, ...alexNetInputShape({ variant: r.variant })]);
+    const stats = analyzeNetwork(net, [r.batchSize, ...alexNetInputShape({ variant: r.variant })]);
+    const a = answers(stats);
+    const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+    const int = (n: number): string => n.toLocaleString("en-US");
+    return {
+      shapeLines,
+      batchSize: r.batchSize,
+      layers: stats.layers.map((l) => ({ index: l.index, layer: l.layer, outputShape: l.outputShape, params: l.params, paramBytes: l.paramBytes, activationBytes: l.activationBytes, macs: l.macs })),
+      totals: { params: stats.totals.params, paramBytes: stats.totals.paramBytes, activationBytes: stats.totals.activationBytes, macs: stats.totals.macs },
+      mostParams: `layer ${a.mostParams.index} ${a.mostParams.layer}: ${int(a.mostParams.params)} parameters, ${pct(a.mostParamsShare)} of ${int(stats.totals.params)}`,
+      mostCompute: `layer ${a.mostCompute.index} ${a.mostCompute.layer}: ${int(a.mostCompute.macs)} MACs per example, ${pct(a.mostComputeShare)} of ${int(stats.totals.macs)}`,
+    };
+  } finally {
+    net.dispose();
+  }
+}
+
+function progressOfStep(info: StepInfo, epochs: number, step: number): WorkerEvent {
+  const total = info.numBatches * epochs;
+  const remainingExamples = Math.max(0, total - step) * info.batchSize;
+  const eta = info.examplesPerSec > 0 ? remainingExamples / info.examplesPerSec : null;
+  const text = `epoch ${info.epoch + 1}/${epochs} batch ${info.batch + 1}/${info.numBatches}: loss ${info.trainLoss.toFixed(3)}, train acc ${info.trainAcc.toFixed(3)}`;
+  return { event: "progress", phase: "train", done: step, total, examplesPerSec: info.examplesPerSec, etaSeconds: eta, text };
+}
+
+async function startTraining(settings: WebTrainSettings): Promise<TrainOutcome> {
+  if (training) throw new Error("a run is in progress: pause or stop it first");
+  const problem = checkSettings(settings);
+  if (problem) throw new Error(problem);
+  const b = await backend();
+  emit({ event: "progress", phase: "data", done: 0, total: 1, examplesPerSec: 0, etaSeconds: null, text: "loading Fashion-MNIST..." });
+  const [trainSet, testSet] = await Promise.all([split("train"), split("test")]);
+  replaceCurrent(null);
+  const r = await newTrainingRun(settings, b, trainSet, testSet);
+  run = { ...r, settings };
+  current = { net: r.net, variant: settings.variant, widthScale: settings.widthScale, source: `trained in this page (seed ${settings.seed}, lr ${settings.lr})` };
+  return continueTraining();
+}
+
+async function continueTraining(): Promise<TrainOutcome> {
+  if (!run) throw new Error("nothing to resume: start a run");
+  if (training) throw new Error("the run is already going");
+  const r = run;
+  const { backend: b, device: dev } = await device();
+  training = true;
+  pauseRequested = stopRequested = false;
+  try {
+    const result = await trainCh6(r.net, {
+      epochs: r.settings.epochs, backend: b, trainLoader: r.trainLoader, testLoader: r.testLoader, optimizer: r.optimizer,
+      hooks: {
+        onPoint: (point) => emit({ event: "point", point }),
+        onStep: (info, state) => emit(progressOfStep(info, r.settings.epochs, state.step)),
+        onEvalBatch: (done, total) => emit({ event: "progress", phase: "eval", done, total, examplesPerSec: 0, etaSeconds: null, text: `evaluating: batch ${done}/${total}` }),
+        shouldStop: () => pauseRequested || stopRequested,
+      },
+    }, r.state);
+    r.state = result.state;
+    const model = { source: current!.source, variant: current!.variant, widthScale: current!.widthScale };
+    const points = [...result.state.points];
+    if (result.completed || stopRequested) {
+      // The network stays the current model; only the run (optimizer, resumable state) ends.
+      r.optimizer.dispose();
+      run = null;
+    }
+    if (result.completed) return { end: "done", points, lines: finalLines(result, dev), model };
+    return { end: stopRequested ? "stopped" : "paused", points, lines: [], model };
+  } finally {
+    training = false;
+  }
+}
+
+async function evaluate(testLimit: number | null): Promise<Results["evaluate"]> {
+  const m = needModel();
+  const b = await backend();
+  const test = await split("test");
+  const loader = new ArrayLoader(test, { batchSize: 64, shuffle: false, size: inputSize(m.variant), limit: testLimit ?? undefined });
+  const accuracy = await evaluateAccuracy(m.net, loader, b, (done, total) =>
+    emit({ event: "progress", phase: "eval", done, total, examplesPerSec: 0, etaSeconds: null, text: `evaluating: batch ${done}/${total}` }));
+  return { accuracy, count: loader.size, model: { source: m.source, variant: m.variant, widthScale: m.widthScale } };
+}
+
+async function predict(pixels: Float32Array): Promise<Prediction> {
+  const m = needModel();
+  const [p] = await probabilities(m.net, pixels, 1, inputSize(m.variant), await backend());
+  return { top: topK(p!, 3).map((k) => ({ label: TEXT_LABELS[k] ?? `class ${k}`, probability: p![k]! })) };
+}
+
+/** d2l's predict_ch3: the first n test images with their true and predicted labels. */
+async function grid(n: number): Promise<GridResult> {
+  const m = needModel();
+  const test = await split("test");
+  const count = Math.max(1, Math.min(n, test.count, 64));
+  const size = inputSize(m.variant);
+  const batch = new ArrayLoader(test, { batchSize: count, shuffle: false, size, limit: count }).batch(0, 0);
+  const probs = await probabilities(m.net, batch.images, count, size, await backend());
+  const predicted = probs.map((p) => argmaxRows(p, 1, p.length)[0]!);
+  const pixels = test.images.slice(0, count * test.rows * test.cols);
+  return { rows: test.rows, cols: test.cols, pixels, labels: [...batch.labels], predicted };
+}
+
+async function load(bytes: Uint8Array, name: string): Promise<ModelInfo> {
+  if (training) throw new Error("pause or stop the run before loading other weights");
+  const loaded = await loadModel(bytes, name, await backend());
+  replaceCurrent({ net: loaded.net, variant: loaded.variant, widthScale: loaded.widthScale, source: name });
+  return { source: name, variant: loaded.variant, widthScale: loaded.widthScale };
+}
+
+async function handle(r: Request): Promise<{ result: unknown; transfer?: Transferable[] }> {
+  switch (r.type) {
+    case "device": {
+      preferReference = r.preferReference;
+      const d = await device();
+      return { result: { device: d.device, note: d.note } };
+    }
+    case "describe":
+      return { result: describe(r) };
+    case "train":
+      return { result: await startTraining(r.settings) };
+    case "resume":
+      return { result: await continueTraining() };
+    case "pause":
+      pauseRequested = true;
+      return { result: null };
+    case "stop":
+      stopRequested = true;
+      if (!training && run) {
+        run.optimizer.dispose();
+        run = null;
+      }
+      return { result: null };
+    case "evaluate":
+      return { result: await evaluate(r.testLimit) };
+    case "predictImage":
+      return { result: await predict(imageForModel(decodeImage(r.bytes, r.name), inputSize(needModel().variant))) };
+    case "predictPixels":
+      return { result: await predict(imageForModel({ width: r.width, height: r.height, gray: r.gray }, inputSize(needModel().variant))) };
+    case "grid": {
+      const g = await grid(r.n);
+      return { result: g, transfer: [g.pixels.buffer as ArrayBuffer] };
+    }
+    case "save": {
+      const bytes = await saveModel(needModel().net);
+      return { result: { bytes }, transfer: [bytes.buffer as ArrayBuffer] };
+    }
+    case "load":
+      return { result: await load(r.bytes, r.name) };
+  }
+}
+
+scope.addEventListener("message", (e) => {
+  const { id, ...request } = e.data;
+  handle(request as Request).then(
+    ({ result, transfer }) => scope.postMessage({ id, ok: true, result } satisfies Reply, transfer ?? []),
+    (err: unknown) => scope.postMessage({ id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies Reply),
+  );
+});
