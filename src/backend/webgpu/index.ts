@@ -1,0 +1,489 @@
+// The WebGPU backend: every op of the Backend contract in WGSL, fp32. Storage is a pooled GPU buffer
+// (row-major, the logical layout); nothing is read back except by read(); work is batched into few
+// submits (device.ts). Layer ops are in layers.ts, kernels in kernels/. Browser-safe: the caller hands in
+// a GPU object (navigator.gpu, or Dawn's from node.ts).
+import {
+  type BinaryOp, type Conv2dParams, type DType, type MemoryStats, type OpContext, type Pool2dParams,
+  type PrecisionSupport, type SgdParams, type Storage, type UnaryOp, numel,
+} from "../backend.js";
+import { type BufferView, type GpuContext, GpuError, type OpenOptions, Params, grid1d, openGpu } from "./device.js";
+import {
+  AFFINE, DROPOUT, FILL, RELU, RELU_BACKWARD, TRANSPOSE, UNARY, binaryShader, broadcastStrides, dropoutFields, padShape,
+} from "./kernels/elementwise.js";
+import { CORRECT_COUNT, CROSS_ENTROPY_BACKWARD, CROSS_ENTROPY_FORWARD } from "./kernels/loss.js";
+import { SUM, sumLayout } from "./kernels/reduce.js";
+import { sgdShader } from "./kernels/sgd.js";
+import { type GemmOptions } from "./kernels/gemm.js";
+import * as layers from "./layers.js";
+import { BufferPool, type PooledBuffer } from "./pool.js";
+
+export { GpuError } from "./device.js";
+
+/** The ops this backend implements (all in float32). TODO(contract): use OP_NAMES after the merge. */
+const WEBGPU_OPS = new Set([
+  "conv2d", "conv2dBackward", "maxPool2d", "maxPool2dBackward", "relu", "reluBackward", "linear", "linearBackward",
+  "dropout", "dropoutBackward", "crossEntropy", "crossEntropyBackward", "correctCount", "sgdUpdate", "binary", "unary",
+  "affine", "sum", "matmul", "transpose", "reshape", "copy", "fill",
+  // names of the contract before issue 14
+  "elementwise",
+]);
+
+export class GpuStorage implements Storage {
+  disposed = false;
+  constructor(
+    readonly backend: WebGpuBackend,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    readonly buf: PooledBuffer,
+  ) {}
+}
+
+export interface WebGpuOptions extends OpenOptions {
+  /** Shortest K range per split-K slice (tests lower it to reach the split path on small shapes). */
+  minSplitK?: number;
+}
+
+interface DropoutContext extends OpContext {
+  prob: number;
+  seed: number;
+  offset: number;
+}
+
+interface LossContext extends OpContext {
+  probs: GpuStorage;
+  labels: GpuStorage;
+  shape: readonly number[];
+}
+
+export class WebGpuBackend {
+  readonly name = "webgpu";
+  readonly device = "gpu";
+  readonly pool: BufferPool;
+  readonly gemmOptions: GemmOptions;
+
+  constructor(readonly ctx: GpuContext, opts: WebGpuOptions = {}) {
+    this.pool = new BufferPool(ctx);
+    this.gemmOptions = {
+      minSplitK: opts.minSplitK ?? 256,
+      maxPartialBytes: Math.min(64 * 2 ** 20, ctx.limits.maxStorageBufferBindingSize),
+    };
+  }
+
+  describe(): string {
+    const a = this.ctx.adapter;
+    return `gpu (webgpu, ${a.description}${a.api ? `, ${a.api}` : ""})`;
+  }
+
+  /** Whether the adapter is a CPU emulation (SwiftShader, llvmpipe): `--device auto` never picks one. */
+  isSoftware(): boolean {
+    return this.ctx.adapter.software;
+  }
+
+  supports(op: string, dtype: DType): boolean {
+    return dtype === "float32" && WEBGPU_OPS.has(op);
+  }
+
+  precisionSupport(p: string): PrecisionSupport {
+    if (p === "fp32") return { level: "native", detail: "WGSL f32" };
+    if (p === "fp16") {
+      return {
+        level: "unsupported",
+        detail: this.ctx.adapter.hasShaderF16 ? "the adapter has shader-f16 but the webgpu backend has no fp16 kernels yet" : "the adapter lacks shader-f16",
+      };
+    }
+    return { level: "unsupported", detail: "WGSL has no bfloat16" };
+  }
+
+  bf16Support(): PrecisionSupport {
+    return this.precisionSupport("bf16");
+  }
+
+  // ---- memory -------------------------------------------------------------------------------------
+
+  /** A new live storage of `shape` (contents undefined until a kernel writes it). */
+  alloc(shape: readonly number[], what: string): GpuStorage {
+    return new GpuStorage(this, [...shape], "float32", this.pool.acquire(4 * numel(shape), what));
+  }
+
+  get(s: Storage): GpuStorage {
+    if (!(s instanceof GpuStorage) || s.backend !== this) throw new Error(`storage of the ${s.backend.name} backend passed to the webgpu backend`);
+    if (s.disposed) throw new Error("use of a disposed tensor");
+    return s;
+  }
+
+  /** The binding of elements [start, start+count) of `s`; throws naming `what` past the binding limit. */
+  view(s: GpuStorage, start: number, count: number, what: string): BufferView {
+    const align = this.ctx.limits.minStorageBufferOffsetAlignment;
+    const byteStart = 4 * start;
+    const offset = Math.floor(byteStart / align) * align;
+    const shift = (byteStart - offset) / 4;
+    const size = Math.max(4, 4 * (shift + count));
+    if (size > this.ctx.limits.maxStorageBufferBindingSize) {
+      throw new GpuError(`${what}: a ${4 * count}-byte tensor [${s.shape.join(", ")}] exceeds this GPU's ${this.ctx.limits.maxStorageBufferBindingSize}-byte storage binding limit`);
+    }
+    return { buffer: s.buf.gpu, offset, size, shift };
+  }
+
+  private checkDtype(dtype: DType, op: string): void {
+    if (dtype !== "float32") throw new Error(`op '${op}' with dtype ${dtype} is not supported on gpu (webgpu backend)`);
+  }
+
+  fromArray(data: Float32Array | Float64Array, shape: readonly number[], dtype: DType): Storage {
+    this.checkDtype(dtype, "fromArray");
+    if (data.length !== numel(shape)) throw new Error(`buffer of ${data.length} values does not fit shape [${shape.join(", ")}]`);
+    const s = this.alloc(shape, `tensor [${shape.join(", ")}]`);
+    const f32 = data instanceof Float32Array ? data : Float32Array.from(data);
+    if (f32.length > 0) this.ctx.write(s.buf.gpu, 0, f32);
+    return s;
+  }
+
+  /** Labels and other int32 data, as a storage the kernels read as array<i32>. */
+  private fromInt32(data: Int32Array): GpuStorage {
+    const s = this.alloc([data.length], "labels");
+    if (data.length > 0) this.ctx.write(s.buf.gpu, 0, data);
+    return s;
+  }
+
+  fill(shape: readonly number[], dtype: DType, value: number): Storage {
+    this.checkDtype(dtype, "fill");
+    const s = this.alloc(shape, `tensor [${shape.join(", ")}]`);
+    this.flat(FILL, numel(shape), [], s, (p) => p.f32(value, 0));
+    return s;
+  }
+
+  zeros(shape: readonly number[], dtype: DType): Storage {
+    return this.fill(shape, dtype, 0);
+  }
+
+  async read(s: Storage): Promise<Float32Array> {
+    const g = this.get(s);
+    const n = numel(g.shape);
+    if (n === 0) return new Float32Array(0);
+    return new Float32Array(await this.ctx.readBytes(g.buf.gpu, 0, 4 * n));
+  }
+
+  dispose(s: Storage): void {
+    const g = s as GpuStorage;
+    if (g.disposed) return;
+    g.disposed = true;
+    this.pool.release(g.buf);
+  }
+
+  memoryStats(): MemoryStats {
+    return { liveBuffers: this.pool.liveBuffers, liveBytes: this.pool.liveBytes, peakBytes: this.pool.peakBytes };
+  }
+
+  resetPeak(): void {
+    this.pool.resetPeak();
+  }
+
+  /** Resolves when all submitted work is done; rejects with a one-line GpuError after a device failure. */
+  sync(): Promise<void> {
+    return this.ctx.sync();
+  }
+
+  /** Submits the work encoded so far without waiting for it. */
+  flush(): void {
+    this.ctx.flush();
+  }
+
+  /** For tests of the trainer's error path: every later op and read fails as after a real device loss. */
+  simulateDeviceLoss(reason?: string): void {
+    this.ctx.simulateLoss(reason);
+  }
+
+  destroy(): void {
+    this.pool.trim();
+    this.ctx.destroy();
+  }
+
+  // ---- layer ops (layers.ts) ----------------------------------------------------------------------
+
+  conv2d(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams, fusion?: { relu?: boolean }): Storage {
+    return layers.conv2d(this, this.get(x), this.get(w), b && this.get(b), p, fusion?.relu === true);
+  }
+
+  /** TODO(contract): the pre-issue-14 name of conv2d with fusion {relu: true}. */
+  conv2dRelu(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams): Storage {
+    return this.conv2d(x, w, b, p, { relu: true });
+  }
+
+  conv2dBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, p: Conv2dParams, needDx: boolean) {
+    return layers.conv2dBackward(this, this.get(dy), this.get(x), this.get(w), hasBias, p, needDx);
+  }
+
+  maxPool2d(x: Storage, p: Pool2dParams): { y: Storage; ctx: OpContext } {
+    return layers.maxPool2d(this, this.get(x), p);
+  }
+
+  maxPool2dBackward(dy: Storage, x: Storage, ctx: OpContext, p: Pool2dParams): Storage {
+    return layers.maxPool2dBackward(this, this.get(dy), this.get(x), ctx as layers.PoolContext, p);
+  }
+
+  relu(x: Storage): Storage {
+    const g = this.get(x);
+    const y = this.alloc(g.shape, "relu");
+    this.flat(RELU, numel(g.shape), [g], y);
+    return y;
+  }
+
+  reluBackward(dy: Storage, y: Storage): Storage {
+    const gy = this.get(dy);
+    const dx = this.alloc(gy.shape, "relu backward");
+    this.flat(RELU_BACKWARD, numel(gy.shape), [gy, this.get(y)], dx);
+    return dx;
+  }
+
+  linear(x: Storage, w: Storage, b: Storage | null, fusion?: { relu?: boolean }): Storage {
+    return layers.linear(this, this.get(x), this.get(w), b && this.get(b), fusion?.relu === true);
+  }
+
+  linearRelu(x: Storage, w: Storage, b: Storage | null): Storage {
+    return this.linear(x, w, b, { relu: true });
+  }
+
+  linearBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, needDx: boolean) {
+    return layers.linearBackward(this, this.get(dy), this.get(x), this.get(w), hasBias, needDx);
+  }
+
+  /** Element i is kept iff dropoutUniform(seed, offset + i) >= p; the mask is recomputed in backward. */
+  dropout(x: Storage, p: number, seed: number, offset = 0): { y: Storage; ctx: OpContext } {
+    const g = this.get(x);
+    const y = this.alloc(g.shape, "dropout");
+    this.dropoutMap(g, y, p, seed, offset);
+    const ctx: DropoutContext = { prob: p, seed, offset, dispose() {} };
+    return { y, ctx };
+  }
+
+  dropoutBackward(dy: Storage, ctx: OpContext): Storage {
+    const c = ctx as DropoutContext;
+    const g = this.get(dy);
+    const dx = this.alloc(g.shape, "dropout backward");
+    this.dropoutMap(g, dx, c.prob, c.seed, c.offset);
+    return dx;
+  }
+
+  private dropoutMap(src: GpuStorage, dst: GpuStorage, prob: number, seed: number, offset: number): void {
+    const f = dropoutFields(prob, seed);
+    this.flat(DROPOUT, numel(src.shape), [src], dst, (p, start) => p.f32(f.scale, 0).u32(offset + start, f.seed, f.threshold, f.dropAll));
+  }
+
+  reshape(x: Storage, shape: readonly number[]): Storage {
+    const g = this.get(x);
+    if (numel(shape) !== numel(g.shape)) throw new Error(`cannot reshape [${g.shape.join(", ")}] to [${shape.join(", ")}]`);
+    g.buf.refs++; // the new storage shares the buffer; each dispose drops one reference
+    return new GpuStorage(this, [...shape], g.dtype, g.buf);
+  }
+
+  copy(x: Storage): Storage {
+    const g = this.get(x);
+    const out = this.alloc(g.shape, "copy");
+    const bytes = 4 * numel(g.shape);
+    if (bytes > 0) this.ctx.copy(g.buf.gpu, 0, out.buf.gpu, 0, Math.ceil(bytes / 4) * 4);
+    return out;
+  }
+
+  crossEntropy(logits: Storage, labels: Int32Array): { loss: Storage; ctx: OpContext } {
+    const g = this.get(logits);
+    const [N, K] = g.shape as [number, number];
+    checkLabels(labels, N, K);
+    const lab = this.fromInt32(labels);
+    const probs = this.alloc([N, K], "softmax");
+    const loss = this.alloc([], "loss");
+    const what = "cross-entropy";
+    this.ctx.dispatch(CROSS_ENTROPY_FORWARD, new Params().u32(N, K, 0, 0).bytes(),
+      [this.view(g, 0, N * K, what), this.view(lab, 0, N, what), this.view(loss, 0, 1, what), this.view(probs, 0, N * K, what)], [1, 1, 1]);
+    const ctx: LossContext = { probs, labels: lab, shape: [N, K], dispose: () => { this.dispose(probs); this.dispose(lab); } };
+    return { loss, ctx };
+  }
+
+  crossEntropyBackward(dloss: Storage, ctx: OpContext): Storage {
+    const c = ctx as LossContext;
+    const [N, K] = c.shape as [number, number];
+    const d = this.alloc([N, K], "cross-entropy backward");
+    const what = "cross-entropy backward";
+    this.ctx.dispatch(CROSS_ENTROPY_BACKWARD, new Params().u32(N, K, 0, 0).bytes(),
+      [this.view(this.get(dloss), 0, 1, what), this.view(c.probs, 0, N * K, what), this.view(c.labels, 0, N, what), this.view(d, 0, N * K, what)],
+      grid1d(Math.ceil((N * K) / 256)));
+    return d;
+  }
+
+  /** Rows of logits (N,K) whose first maximum is at the label, as a scalar (metrics stay on the GPU). */
+  correctCount(logits: Storage, labels: Int32Array): Storage {
+    const g = this.get(logits);
+    const [N, K] = g.shape as [number, number];
+    checkLabels(labels, N, K);
+    const lab = this.fromInt32(labels);
+    const count = this.alloc([], "correct count");
+    this.ctx.dispatch(CORRECT_COUNT, new Params().u32(N, K, 0, 0).bytes(),
+      [this.view(g, 0, N * K, "correctCount"), this.view(lab, 0, N, "correctCount"), this.view(count, 0, 1, "correctCount")], [1, 1, 1]);
+    this.dispose(lab);
+    return count;
+  }
+
+  sgdUpdate(param: Storage, grad: Storage, velocity: Storage | null, p: SgdParams, firstStep: boolean): void {
+    const w = this.get(param);
+    const g = this.get(grad);
+    if (p.momentum !== 0 && !velocity) throw new Error("sgdUpdate with momentum needs a velocity buffer");
+    const v = p.momentum !== 0 ? this.get(velocity!) : null;
+    const code = sgdShader(v !== null);
+    this.forChunks(numel(w.shape), (start, count) => {
+      const views = [this.view(w, start, count, "sgd"), this.view(g, start, count, "sgd")];
+      if (v) views.push(this.view(v, start, count, "sgd"));
+      const params = new Params().u32(count, views[0]!.shift, views[1]!.shift, v ? views[2]!.shift : 0)
+        .f32(p.lr, p.momentum, p.dampening, p.weightDecay).u32(p.nesterov ? 1 : 0, firstStep ? 1 : 0, 0, 0);
+      this.ctx.dispatch(code, params.bytes(), views, grid1d(Math.ceil(count / 256)));
+    });
+  }
+
+  // ---- small general ops --------------------------------------------------------------------------
+
+  binary(op: BinaryOp, a: Storage, b: Storage): Storage {
+    const ga = this.get(a);
+    const gb = this.get(b);
+    const shape = broadcastShapes(ga.shape, gb.shape);
+    const out = this.alloc(shape, `binary ${op}`);
+    const n = numel(shape);
+    const params = new Params().u32(n, shape.length, 0, 0, 0, 0, 0, 0)
+      .u32(...padShape(shape), ...broadcastStrides(ga.shape, shape), ...broadcastStrides(gb.shape, shape));
+    const what = `binary ${op}`;
+    this.ctx.dispatch(binaryShader(op), params.bytes(),
+      [this.view(ga, 0, numel(ga.shape), what), this.view(gb, 0, numel(gb.shape), what), this.view(out, 0, n, what)], grid1d(Math.ceil(n / 256)));
+    return out;
+  }
+
+  unary(op: UnaryOp, a: Storage): Storage {
+    const g = this.get(a);
+    const out = this.alloc(g.shape, op);
+    this.flat(UNARY[op], numel(g.shape), [g], out);
+    return out;
+  }
+
+  affine(a: Storage, alpha: number, beta: number): Storage {
+    const g = this.get(a);
+    const out = this.alloc(g.shape, "affine");
+    this.flat(AFFINE, numel(g.shape), [g], out, (p) => p.f32(alpha, beta));
+    return out;
+  }
+
+  sum(a: Storage, axes: readonly number[], keepDims: boolean): Storage {
+    const g = this.get(a);
+    const rank = g.shape.length;
+    const reduce = new Set(axes.length === 0 ? g.shape.map((_, i) => i) : axes.map((ax) => (ax < 0 ? ax + rank : ax)));
+    const shape = keepDims ? g.shape.map((d, i) => (reduce.has(i) ? 1 : d)) : g.shape.filter((_, i) => !reduce.has(i));
+    const out = this.alloc(shape, "sum");
+    this.sumInto(g, g.shape, 0, reduce, out, 0);
+    return out;
+  }
+
+  /** Sum over `axes` of a tensor whose first axis is the batch, chunked along it to respect the binding
+   * limit: each chunk's sums land in one row of a (chunks, ...) buffer that a last sum folds. */
+  sumBatchChunked(s: GpuStorage, axes: readonly number[], chunk: number, what: string): GpuStorage {
+    const N = s.shape[0]!;
+    const axisSet = new Set(axes);
+    const keptShape = s.shape.filter((_, i) => !axisSet.has(i));
+    if (chunk >= N) {
+      const out = this.alloc(keptShape, what);
+      this.sumInto(s, s.shape, 0, axisSet, out, 0);
+      return out;
+    }
+    if (!axisSet.has(0)) throw new Error("sumBatchChunked reduces over the batch axis");
+    const chunks = Math.ceil(N / chunk);
+    const rows = this.alloc([chunks, ...keptShape], what);
+    const per = numel(s.shape) / N;
+    const kept = numel(keptShape);
+    for (let c = 0; c < chunks; c++) {
+      const nb = Math.min(chunk, N - c * chunk);
+      this.sumInto(s, [nb, ...s.shape.slice(1)], c * chunk * per, axisSet, rows, c * kept);
+    }
+    const out = this.alloc(keptShape, what);
+    this.sumInto(rows, rows.shape, 0, new Set([0]), out, 0);
+    this.dispose(rows);
+    return out;
+  }
+
+  /** Sums elements [start, start+numel(shape)) of `a`, seen as `shape`, over `axes` into `out` at `outStart`. */
+  private sumInto(a: GpuStorage, shape: readonly number[], start: number, axes: ReadonlySet<number>, out: GpuStorage, outStart: number): void {
+    const l = sumLayout(shape, axes);
+    const av = this.view(a, start, numel(shape), "sum");
+    const ov = this.view(out, outStart, l.nOut, "sum");
+    const params = new Params().u32(l.nOut, l.nRed, av.shift, ov.shift, 0, 0, 0, 0)
+      .u32(...l.keptShape, ...l.keptStr, ...l.redShape, ...l.redStr);
+    this.ctx.dispatch(SUM, params.bytes(), [av, ov], grid1d(l.nOut));
+  }
+
+  matmul(a: Storage, b: Storage, transA: boolean, transB: boolean): Storage {
+    const ga = this.get(a);
+    const gb = this.get(b);
+    if (ga.shape.length !== 2 || gb.shape.length !== 2) {
+      throw new Error(`matmul needs 2-D operands, got [${ga.shape.join(", ")}] and [${gb.shape.join(", ")}]`);
+    }
+    const k = transA ? ga.shape[0] : ga.shape[1];
+    const k2 = transB ? gb.shape[1] : gb.shape[0];
+    if (k !== k2) {
+      throw new Error(`matmul inner sizes differ: [${ga.shape.join(", ")}]${transA ? "^T" : ""} @ [${gb.shape.join(", ")}]${transB ? "^T" : ""}`);
+    }
+    return layers.matmul(this, ga, gb, transA, transB, null, false, "matmul");
+  }
+
+  /** (R,C) -> (C,R). */
+  transpose(a: Storage): Storage {
+    const g = this.get(a);
+    if (g.shape.length !== 2) throw new Error(`transpose needs a 2-D tensor, got [${g.shape.join(", ")}]`);
+    const [R, C] = g.shape as [number, number];
+    const out = this.alloc([C, R], "transpose");
+    const n = R * C;
+    const av = this.view(g, 0, n, "transpose");
+    const ov = this.view(out, 0, n, "transpose");
+    this.ctx.dispatch(TRANSPOSE, new Params().u32(n, av.shift, 0, ov.shift).f32(0, 0).u32(R, C, 0, 0).bytes(), [av, ov], grid1d(Math.ceil(n / 256)));
+    return out;
+  }
+
+  // ---- flat kernels -------------------------------------------------------------------------------
+
+  /** Calls `fn` on ranges of at most one binding's worth of elements, each starting 256-byte aligned. */
+  forChunks(n: number, fn: (start: number, count: number) => void): void {
+    const perChunk = Math.floor((this.ctx.limits.maxStorageBufferBindingSize - 256) / 256) * 64;
+    for (let start = 0; start < n; start += perChunk) fn(start, Math.min(perChunk, n - start));
+  }
+
+  /** Runs a kernels/elementwise.ts map kernel over n elements of `inputs` into `out`; `extra` writes the
+   * f0, f1, u0.. fields (given the chunk's first element). */
+  private flat(code: string, n: number, inputs: GpuStorage[], out: GpuStorage, extra?: (p: Params, start: number) => void): void {
+    this.forChunks(n, (start, count) => {
+      const views = inputs.map((s) => this.view(s, start, count, "element-wise op"));
+      const ov = this.view(out, start, count, "element-wise op");
+      const p = new Params().u32(count, views[0]?.shift ?? 0, views[1]?.shift ?? 0, ov.shift);
+      if (extra) extra(p, start);
+      this.ctx.dispatch(code, p.bytes(), [...views, ov], grid1d(Math.ceil(count / 256)));
+    });
+  }
+}
+
+function checkLabels(labels: Int32Array, N: number, K: number): void {
+  if (labels.length !== N) throw new Error(`cross-entropy got ${labels.length} labels for ${N} rows`);
+  for (let n = 0; n < N; n++) {
+    const l = labels[n]!;
+    if (!(l >= 0 && l < K)) throw new Error(`label ${l} at row ${n} is outside [0, ${K})`);
+  }
+}
+
+/** NumPy broadcasting of two shapes. TODO(shapes.ts): use broadcastShapes from src/backend/shapes.ts. */
+function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new Error(`shapes [${a.join(", ")}] and [${b.join(", ")}] do not broadcast`);
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+/** Opens the adapter of `gpu` and returns the backend, or one line saying why there is none. */
+export async function createWebGpuBackend(gpu: GPU, opts: WebGpuOptions = {}): Promise<WebGpuBackend | { error: string }> {
+  const ctx = await openGpu(gpu, opts);
+  if ("error" in ctx) return ctx;
+  return new WebGpuBackend(ctx, opts);
+}

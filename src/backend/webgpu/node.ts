@@ -1,0 +1,47 @@
+// Node-only: loads Dawn's `webgpu` package (an optional dependency) on first use, never at import of
+// alexnet-ts, so machines without it or without a Vulkan driver lose nothing until a GPU is asked for.
+// Its absence, or an adapter-less machine, comes back as one line saying why.
+import { type WebGpuBackend, type WebGpuOptions, createWebGpuBackend } from "./index.js";
+
+/** The path of the SwiftShader Vulkan driver Debian's chromium ships (a CPU emulation of a GPU). */
+export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
+
+let gpuPromise: Promise<GPU | { error: string }> | undefined;
+
+/** Dawn's GPU object (navigator.gpu's Node twin), or why there is none. */
+export function nodeGpu(): Promise<GPU | { error: string }> {
+  gpuPromise ??= (async () => {
+    let mod: { create(options: string[]): GPU; globals: object };
+    try {
+      const name = "webgpu"; // through a variable: bundlers and tsc leave the optional package alone
+      mod = (await import(name)) as typeof mod;
+    } catch (e) {
+      const msg = (e as Error).message.split("\n")[0];
+      return { error: `the 'webgpu' package (Dawn for Node) is not installed or does not load: ${msg} (fix: npm install webgpu)` };
+    }
+    try {
+      // GPUBufferUsage, GPUMapMode and friends are globals in browsers; Dawn hands them over here.
+      for (const [k, v] of Object.entries(mod.globals)) {
+        if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+      }
+      return mod.create([]);
+    } catch (e) {
+      return { error: `Dawn could not start: ${(e as Error).message.split("\n")[0]} (is a Vulkan loader, libvulkan1, installed?)` };
+    }
+  })();
+  return gpuPromise;
+}
+
+/** The webgpu backend on this machine's adapter, or one line saying why not. Dawn reaches GPUs through
+ * Vulkan on Linux; with no Vulkan driver for a GPU there is no adapter. */
+export async function createNodeWebGpuBackend(opts: WebGpuOptions = {}): Promise<WebGpuBackend | { error: string }> {
+  const gpu = await nodeGpu();
+  if ("error" in gpu) return gpu;
+  const apiHint = process.platform === "darwin" ? "Metal" : process.platform === "win32" ? "D3D12" : "Vulkan";
+  const backend = await createWebGpuBackend(gpu, { apiHint, powerPreference: "high-performance", ...opts });
+  if ("error" in backend) {
+    const why = process.platform === "linux" ? " (no Vulkan driver for a GPU: install the GPU's Vulkan ICD, e.g. the NVIDIA driver or mesa-vulkan-drivers)" : "";
+    return { error: `${backend.error}${why}` };
+  }
+  return backend;
+}
