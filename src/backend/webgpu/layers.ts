@@ -46,9 +46,9 @@ function layerName(x: GpuStorage, w: GpuStorage): string {
 export function conv2d(be: WebGpuBackend, x: GpuStorage, w: GpuStorage, b: GpuStorage | null, p: Conv2dParams, relu: boolean): GpuStorage {
   const { N, C, H, W, O, KH, KW, OH, OW, fields } = convDims(x, w, p);
   const name = layerName(x, w);
-  const y = be.alloc([N, O, OH, OW], name);
   const chunk = batchChunk(be, name, N, { input: C * H * W, output: O * OH * OW });
   const wv = be.view(w, 0, numel(w.shape), name);
+  const y = be.alloc([N, O, OH, OW], name);
   const spec = convForwardSpec(b !== null, relu);
   for (let n0 = 0; n0 < N; n0 += chunk) {
     const nb = Math.min(chunk, N - n0);
@@ -95,29 +95,39 @@ export function conv2dBackward(
     const { xv, dyv, d } = dims(0, N);
     runGemm(be.ctx, be.pool, spec, d, xv, dyv, [dwv], be.gemmOptions);
   } else {
-    // Each chunk's splits land in their own partial slots; one reduction sums them in a fixed order.
+    // Each chunk's splits land in their own partial slots and one reduction sums a group of them in a
+    // fixed order; when the partials of all chunks would not fit one binding, later groups add to dw.
     const tile = gemmTile(M, O);
-    const perChunk = planSplitK(M, O, chunk * OH * OW, tile, be.gemmOptions.minSplitK, be.gemmOptions.maxPartialBytes).splits;
-    const chunks: [number, number][] = [];
+    const slotBytes = 4 * M * O;
+    const maxSlots = Math.floor(Math.min(be.gemmOptions.maxPartialBytes, be.ctx.limits.maxStorageBufferBindingSize) / slotBytes);
+    if (maxSlots < 1) {
+      throw new GpuError(`${name}: the ${slotBytes}-byte weight gradient exceeds this GPU's ${be.ctx.limits.maxStorageBufferBindingSize}-byte binding limit`);
+    }
+    const maxPartial = Math.min(maxSlots * slotBytes, be.gemmOptions.maxPartialBytes);
+    const perChunk = planSplitK(M, O, chunk * OH * OW, tile, be.gemmOptions.minSplitK, maxPartial).splits;
+    const groups: [number, number][][] = [[]];
     let slots = 0;
     for (let n0 = 0; n0 < N; n0 += chunk) {
       const nb = Math.min(chunk, N - n0);
-      chunks.push([n0, nb]);
-      slots += partialSlots(nb * OH * OW, perChunk);
+      const need = partialSlots(nb * OH * OW, perChunk);
+      if (slots + need > maxSlots && groups.at(-1)!.length > 0) {
+        groups.push([]);
+        slots = 0;
+      }
+      groups.at(-1)!.push([n0, nb]);
+      slots += need;
     }
-    const part = be.pool.acquire(4 * slots * M * O, `split partials of ${name}`);
-    const pv = { buffer: part.gpu, offset: 0, size: 4 * slots * M * O, shift: 0 };
-    if (pv.size > be.ctx.limits.maxStorageBufferBindingSize) {
-      be.pool.release(part);
-      throw new GpuError(`${name}: ${pv.size} bytes of weight-gradient partials exceed the ${be.ctx.limits.maxStorageBufferBindingSize}-byte binding limit`);
-    }
-    let z = 0;
-    for (const [n0, nb] of chunks) {
-      const { xv, dyv, d } = dims(n0, nb);
-      gemmPartial(be.ctx, spec, d, xv, dyv, pv, z, perChunk);
-      z += partialSlots(nb * OH * OW, perChunk);
-    }
-    gemmReduce(be.ctx, spec, { M, N: O, K: 0, ...fields }, slots, pv, [dwv]);
+    const part = be.pool.acquire(maxSlots * slotBytes, `split partials of ${name}`);
+    const pv = { buffer: part.gpu, offset: 0, size: maxSlots * slotBytes, shift: 0 };
+    groups.forEach((group, g) => {
+      let z = 0;
+      for (const [n0, nb] of group) {
+        const { xv, dyv, d } = dims(n0, nb);
+        gemmPartial(be.ctx, spec, d, xv, dyv, pv, z, perChunk);
+        z += partialSlots(nb * OH * OW, perChunk);
+      }
+      gemmReduce(be.ctx, convBackwardWeightSpec(g > 0), { M, N: O, K: 0, ...fields }, z, pv, [dwv]);
+    });
     be.pool.release(part);
   }
   // db = sum of dy over (N, OH, OW), chunked along the batch as the GEMMs are
@@ -149,9 +159,9 @@ export function maxPool2d(be: WebGpuBackend, x: GpuStorage, p: Pool2dParams): { 
   const OH = windowOutSize(H, p.kernel[0], p.stride[0], p.padding[0]);
   const OW = windowOutSize(W, p.kernel[1], p.stride[1], p.padding[1]);
   const name = `maxPool2d of x [${x.shape.join(", ")}]`;
+  const chunk = batchChunk(be, name, N, { input: C * H * W, output: C * OH * OW });
   const y = be.alloc([N, C, OH, OW], name);
   const argmax = be.alloc([N, C, OH, OW], name);
-  const chunk = batchChunk(be, name, N, { input: C * H * W, output: C * OH * OW });
   for (let n0 = 0; n0 < N; n0 += chunk) {
     const nb = Math.min(chunk, N - n0);
     const xv = be.view(x, n0 * C * H * W, nb * C * H * W, name);
@@ -168,8 +178,8 @@ export function maxPool2dBackward(be: WebGpuBackend, dy: GpuStorage, x: GpuStora
   const [N, C, H, W] = x.shape as Dims4;
   const [, , OH, OW] = dy.shape as Dims4;
   const name = `maxPool2d backward of x [${x.shape.join(", ")}]`;
-  const dx = be.alloc(x.shape, name);
   const chunk = batchChunk(be, name, N, { input: C * H * W, output: C * OH * OW });
+  const dx = be.alloc(x.shape, name);
   for (let n0 = 0; n0 < N; n0 += chunk) {
     const nb = Math.min(chunk, N - n0);
     const dxv = be.view(dx, n0 * C * H * W, nb * C * H * W, name);

@@ -69,16 +69,17 @@ export function convBackwardDataSpec(): GemmSpec {
 /** Backward weights: dw (O, C·KH·KW)[o][j] = sum over (n, oy, ox) of dy[n,o,oy,ox] x[n,c,iy,ix].
  * GEMM M = C·KH·KW (contiguous in dw), N = O, K = nb·OH·OW: the reduction over batch and pixels is the
  * tiled K loop (split along K, and along batch chunks, into partials when the output tiles are few).
- * srcA = x, srcB = dy. */
-export function convBackwardWeightSpec(): GemmSpec {
-  return cached("bwd_weight", () => ({
-    name: "conv_bwd_weight",
+ * srcA = x, srcB = dy. `accumulate` adds to dw instead of storing (batch chunks in several groups). */
+export function convBackwardWeightSpec(accumulate = false): GemmSpec {
+  return cached(`bwd_weight${+accumulate}`, () => ({
+    name: `conv_bwd_weight${accumulate ? "_accumulate" : ""}`,
     loadA: `let pixRow = k; let col = m;${X_AT_OUTPUT_PIXEL}
   return srcA[p.aOff + ((img * p.c + c) * p.h + u32(iy)) * p.w + u32(ix)];`,
     loadB: `let ohw = p.oh * p.ow; return srcB[p.bOff + ((k / ohw) * p.o + n) * ohw + k % ohw];`,
     aFast: "k",
     bFast: "k",
-    store: "dst[p.outOff + n * p.M + m] = v;",
+    // accumulate: later groups of batch chunks add to what earlier groups stored
+    store: `dst[p.outOff + n * p.M + m] ${accumulate ? "+=" : "="} v;`,
     outDecls: DST,
   }));
 }

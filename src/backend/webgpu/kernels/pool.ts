@@ -39,7 +39,8 @@ ${MAIN_SIGNATURE} {
     }
     if (stop) { break; }
   }
-  if (bestIdx == 0xffffffffu) { best = bitcast<f32>(0xff800000u); }
+  // -inf through a uniform (pad0 is 0): WGSL rejects an infinite constant
+  if (bestIdx == 0xffffffffu) { best = bitcast<f32>(p.pad0 | 0xff800000u); }
   y[p.yOff + i] = best;
   argmax[p.iOff + i] = bestIdx;
 }`;
