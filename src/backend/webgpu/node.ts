@@ -45,3 +45,15 @@ export async function createNodeWebGpuBackend(opts: WebGpuOptions = {}): Promise
   }
   return backend;
 }
+
+/** The GPU part of a DeviceOffer (src/backend/device.ts): opens the adapter to look at it. The backend
+ * comes back too, so `--device gpu`/`auto` need not open the device twice; a caller that does not use
+ * it calls destroy(). */
+export async function probeNodeGpu(opts: WebGpuOptions = {}): Promise<{
+  offer: { description: string; software: boolean } | { error: string };
+  backend: WebGpuBackend | null;
+}> {
+  const be = await createNodeWebGpuBackend(opts);
+  if ("error" in be) return { offer: be, backend: null };
+  return { offer: { description: be.ctx.adapter.description, software: be.isSoftware() }, backend: be };
+}
