@@ -70,14 +70,35 @@ describe("webgpu conv2d vs reference", () => {
     });
   });
 
-  it("split-K (short K slices) gives the same results", async () => {
-    const splitting = await openTestGpu({ minSplitK: 16 });
+  /** Runs `fn` with some GEMM options changed on the shared backend (a new device would recompile
+   * every pipeline, which SwiftShader does slowly). */
+  async function withGemm(opts: Partial<WebGpuBackend["gemmOptions"]>, fn: () => Promise<void>): Promise<void> {
+    const saved = { ...gpu.gemmOptions };
+    Object.assign(gpu.gemmOptions, opts);
     try {
-      await checkConv(splitting, { x: [2, 3, 12, 12], o: 5, k: [3, 3], stride: [1, 1], padding: [1, 1], bias: true }, 77, "split-K");
+      await fn();
     } finally {
-      splitting.destroy();
+      Object.assign(gpu.gemmOptions, saved);
+      if (!saved.tile) delete gpu.gemmOptions.tile;
     }
-  });
+  }
+
+  for (const tile of [{ rm: 8, rn: 8 }, { rm: 8, rn: 4 }]) {
+    it(`the ${16 * tile.rm}x${16 * tile.rn} GEMM tiles of the big layers give the same results`, () =>
+      withGemm({ tile }, async () => {
+        // The conv kernels only at 128x128 (shader compiles are slow on SwiftShader); 8x4 differs in sizes only.
+        if (tile.rn === 8) await checkConv(gpu, CONV_CASES[2]!, 52, "big tiles");
+        const a = pair(gpu, randomArray(130 * 21, 1), [130, 21]);
+        const b = pair(gpu, randomArray(70 * 21, 2), [70, 21]);
+        const cg = gpu.matmul(a.g, b.g, false, true);
+        const cr = ref.matmul(a.r, b.r, false, true);
+        await expectSame(gpu, cg, cr, "matmul");
+        free(a.g, a.r, b.g, b.r, cg, cr);
+      }));
+  }
+
+  it("split-K (short K slices) gives the same results", () =>
+    withGemm({ minSplitK: 16 }, () => checkConv(gpu, { x: [2, 3, 12, 12], o: 5, k: [3, 3], stride: [1, 1], padding: [1, 1], bias: true }, 77, "split-K")));
 
   it("a binding limit forced low splits conv and pool along the batch with the same results", async () => {
     // 2 KiB bindings: one image of x (3x9x9 floats = 972 B) fits, the batch of 5 does not.

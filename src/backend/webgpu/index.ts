@@ -13,7 +13,7 @@ import {
 import { CORRECT_COUNT, CROSS_ENTROPY_BACKWARD, CROSS_ENTROPY_FORWARD } from "./kernels/loss.js";
 import { SUM, sumLayout } from "./kernels/reduce.js";
 import { sgdShader } from "./kernels/sgd.js";
-import { type GemmOptions } from "./kernels/gemm.js";
+import { type GemmOptions, type Tile } from "./kernels/gemm.js";
 import * as layers from "./layers.js";
 import { BufferPool, type PooledBuffer } from "./pool.js";
 
@@ -41,6 +41,8 @@ export class GpuStorage implements Storage {
 export interface WebGpuOptions extends OpenOptions {
   /** Shortest K range per split-K slice (tests lower it to reach the split path on small shapes). */
   minSplitK?: number;
+  /** Forces one GEMM tile shape (tests run the big tiles on small shapes). */
+  gemmTile?: Tile;
 }
 
 interface DropoutContext extends OpContext {
@@ -66,6 +68,8 @@ export class WebGpuBackend {
     this.gemmOptions = {
       minSplitK: opts.minSplitK ?? 256,
       maxPartialBytes: Math.min(64 * 2 ** 20, ctx.limits.maxStorageBufferBindingSize),
+      maxSharedBytes: ctx.limits.maxComputeWorkgroupStorageSize,
+      ...(opts.gemmTile ? { tile: opts.gemmTile } : {}),
     };
   }
 

@@ -97,7 +97,7 @@ export function conv2dBackward(
   } else {
     // Each chunk's splits land in their own partial slots and one reduction sums a group of them in a
     // fixed order; when the partials of all chunks would not fit one binding, later groups add to dw.
-    const tile = gemmTile(M, O);
+    const tile = gemmTile(M, O, be.gemmOptions);
     const slotBytes = 4 * M * O;
     const maxSlots = Math.floor(Math.min(be.gemmOptions.maxPartialBytes, be.ctx.limits.maxStorageBufferBindingSize) / slotBytes);
     if (maxSlots < 1) {
@@ -123,7 +123,7 @@ export function conv2dBackward(
       let z = 0;
       for (const [n0, nb] of group) {
         const { xv, dyv, d } = dims(n0, nb);
-        gemmPartial(be.ctx, spec, d, xv, dyv, pv, z, perChunk);
+        gemmPartial(be.ctx, spec, d, xv, dyv, pv, z, perChunk, be.gemmOptions);
         z += partialSlots(nb * OH * OW, perChunk);
       }
       gemmReduce(be.ctx, convBackwardWeightSpec(g > 0), { M, N: O, K: 0, ...fields }, z, pv, [dwv]);

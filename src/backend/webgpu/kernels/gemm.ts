@@ -37,10 +37,12 @@ export interface GemmSpec {
 // Tile shape: a 16x16 workgroup (256 invocations, the WebGPU default maximum) where each invocation keeps
 // RM x RN accumulators, rows strided by 16 so that neighbouring invocations touch neighbouring shared-
 // memory words (no bank conflicts) and neighbouring output addresses along m (coalesced stores: m is the
-// pixel index of convs and the contiguous index of row-major outputs). 4x4 per thread (64x64 tiles) needs
-// 2 x 16 x 65 floats of shared memory (8.3 KB, so several workgroups fit per SM) and gives 16 FMAs per 8
-// shared loads; TK = 16 keeps the K loop's barriers rare enough. Larger tiles (8x4, 128x64) raise the
-// FMA:load ratio for the big AlexNet layers; `gemmTile` picks them when both sizes are large.
+// pixel index of convs and the contiguous index of row-major outputs). The FMA : shared-load ratio is
+// RM·RN : (RM + RN): 4x4 (64x64 tiles) gives 2, 8x4 (128x64) 2.7, 8x8 (128x128) 4, which is what a
+// big GPU needs to approach its FMA peak; 8x8 needs 2 x 16 x 129 floats of shared memory (16.5 KB) and
+// 64 accumulator registers. Big layers (AlexNet's conv2-5 and linear layers at batch 128) take 8x8,
+// narrow ones 8x4 (conv1: N = 96), small ones 4x4 so that there are enough workgroups. TK = 16 keeps
+// the K loop's two barriers per step rare relative to its RM·RN·16 FMAs.
 export interface Tile {
   rm: number;
   rn: number;
@@ -48,8 +50,17 @@ export interface Tile {
 const TK = 16;
 const THREADS = 16;
 
-export function gemmTile(M: number, N: number): Tile {
-  return M >= 4096 && N >= 64 ? { rm: 8, rn: 4 } : { rm: 4, rn: 4 };
+/** Bytes of workgroup memory a tile needs (the two padded K-slices). */
+export function tileSharedBytes(t: Tile): number {
+  return 4 * TK * (THREADS * t.rm + 1 + THREADS * t.rn + 1);
+}
+
+export function gemmTile(M: number, N: number, opt?: Pick<GemmOptions, "tile" | "maxSharedBytes">): Tile {
+  if (opt?.tile) return opt.tile;
+  const fits = (t: Tile): boolean => tileSharedBytes(t) <= (opt?.maxSharedBytes ?? 16384);
+  if (M >= 2048 && N >= 128 && fits({ rm: 8, rn: 8 })) return { rm: 8, rn: 8 };
+  if (M >= 2048 && N >= 64 && fits({ rm: 8, rn: 4 })) return { rm: 8, rn: 4 };
+  return { rm: 4, rn: 4 };
 }
 
 function loaders(spec: GemmSpec): string {
@@ -159,6 +170,10 @@ export function planSplitK(M: number, N: number, K: number, tile: Tile, minSplit
 export interface GemmOptions {
   minSplitK: number;
   maxPartialBytes: number;
+  /** The device's maxComputeWorkgroupStorageSize. */
+  maxSharedBytes: number;
+  /** Forces one tile shape for every GEMM (tests run the big tiles on small shapes). */
+  tile?: Tile;
 }
 
 /** The workgroup grid of one GEMM dispatch. */
@@ -172,7 +187,7 @@ export function runGemm(
   ctx: GpuContext, pool: BufferPool, spec: GemmSpec, d: GemmDims, a: BufferView, b: BufferView,
   outs: readonly BufferView[], opt: GemmOptions,
 ): void {
-  const tile = gemmTile(d.M, d.N);
+  const tile = gemmTile(d.M, d.N, opt);
   const { splits, kSplit } = planSplitK(d.M, d.N, d.K, tile, opt.minSplitK, opt.maxPartialBytes);
   if (splits === 1) {
     ctx.dispatch(gemmShader(spec, tile, false), pack({ ...d, kSplit: d.K }), [a, b, ...outs], gemmGroups(d, tile, 1));
@@ -189,9 +204,10 @@ export function runGemm(
  * splits land in partial slots zBase, zBase+1, ...; gemmReduce later sums all slots. Returns the slots. */
 export function gemmPartial(
   ctx: GpuContext, spec: GemmSpec, d: GemmDims, a: BufferView, b: BufferView, part: BufferView, zBase: number, splits: number,
+  opt: GemmOptions,
 ): void {
   const kSplit = Math.ceil(Math.ceil(d.K / splits) / TK) * TK;
-  const tile = gemmTile(d.M, d.N);
+  const tile = gemmTile(d.M, d.N, opt);
   ctx.dispatch(gemmShader(spec, tile, true), pack({ ...d, kSplit, zBase }), [a, b, part], gemmGroups(d, tile, Math.ceil(d.K / kSplit)));
 }
 
