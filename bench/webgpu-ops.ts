@@ -3,10 +3,12 @@
 // whole training step and an inference pass written directly against the backend (examples/s), without
 // the autograd front end. Times are wall time from submit to onSubmittedWorkDone over `--reps` calls.
 //   node dist/bench/webgpu-ops.js [--variant 224|28] [--batch 128] [--reps 5] [--only ops|net] [--json]
+//                                 [--narrow K]   (channels and features divided by K: a quick run on an emulator)
 import type { Conv2dParams, OpContext, Pool2dParams, Storage } from "../src/backend/backend.js";
 import { numel, windowOutSize } from "../src/backend/backend.js";
 import { createNodeWebGpuBackend } from "../src/backend/webgpu/node.js";
 import type { WebGpuBackend } from "../src/backend/webgpu/index.js";
+import { conv2dBackwardData } from "../src/backend/webgpu/layers.js";
 
 interface Args {
   variant: "28" | "224";
@@ -14,10 +16,11 @@ interface Args {
   reps: number;
   only: "ops" | "net" | null;
   json: boolean;
+  narrow: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { variant: "224", batch: 128, reps: 5, only: null, json: false };
+  const a: Args = { variant: "224", batch: 128, reps: 5, only: null, json: false, narrow: 1 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = (): string => argv[++i] ?? "";
@@ -26,6 +29,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === "--reps") a.reps = Number(v());
     else if (k === "--only") a.only = v() === "net" ? "net" : "ops";
     else if (k === "--json") a.json = true;
+    else if (k === "--narrow") a.narrow = Number(v());
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -34,21 +38,23 @@ function parseArgs(argv: string[]): Args {
 interface ConvLayer { name: string; c: number; o: number; k: number; s: number; p: number; pool: Pool2dParams | null }
 
 /** d2l's AlexNet: conv layers (with the pool after them) and linear layers, per variant. */
-function alexnet(variant: "28" | "224") {
+function alexnet(variant: "28" | "224", narrow = 1) {
+  const n = (ch: number): number => Math.max(1, Math.round(ch / narrow));
   const pool3s2: Pool2dParams = { kernel: [3, 3], stride: [2, 2], padding: [0, 0] };
   const convs: ConvLayer[] = [
     variant === "224"
-      ? { name: "conv1", c: 1, o: 96, k: 11, s: 4, p: 1, pool: pool3s2 }
-      : { name: "conv1", c: 1, o: 96, k: 5, s: 1, p: 2, pool: { kernel: [3, 3], stride: [1, 1], padding: [0, 0] } },
-    { name: "conv2", c: 96, o: 256, k: 5, s: 1, p: 2, pool: pool3s2 },
-    { name: "conv3", c: 256, o: 384, k: 3, s: 1, p: 1, pool: null },
-    { name: "conv4", c: 384, o: 384, k: 3, s: 1, p: 1, pool: null },
-    { name: "conv5", c: 384, o: 256, k: 3, s: 1, p: 1, pool: pool3s2 },
+      ? { name: "conv1", c: 1, o: n(96), k: 11, s: 4, p: 1, pool: pool3s2 }
+      : { name: "conv1", c: 1, o: n(96), k: 5, s: 1, p: 2, pool: { kernel: [3, 3], stride: [1, 1], padding: [0, 0] } },
+    { name: "conv2", c: n(96), o: n(256), k: 5, s: 1, p: 2, pool: pool3s2 },
+    { name: "conv3", c: n(256), o: n(384), k: 3, s: 1, p: 1, pool: null },
+    { name: "conv4", c: n(384), o: n(384), k: 3, s: 1, p: 1, pool: null },
+    { name: "conv5", c: n(384), o: n(256), k: 3, s: 1, p: 1, pool: pool3s2 },
   ];
+  // both variants end in 5x5 maps
   const linears = [
-    { name: "fc1", i: 6400, o: 4096 },
-    { name: "fc2", i: 4096, o: 4096 },
-    { name: "fc3", i: 4096, o: 10 },
+    { name: "fc1", i: n(256) * 25, o: n(4096) },
+    { name: "fc2", i: n(4096), o: n(4096) },
+    { name: "fc3", i: n(4096), o: 10 },
   ];
   return { size: variant === "224" ? 224 : 28, convs, linears };
 }
@@ -76,7 +82,7 @@ async function timeIt(be: WebGpuBackend, reps: number, fn: () => (Storage | null
 interface Row { op: string; shape: string; ms: number; gflops: number }
 
 async function benchOps(be: WebGpuBackend, a: Args): Promise<Row[]> {
-  const net = alexnet(a.variant);
+  const net = alexnet(a.variant, a.narrow);
   const rows: Row[] = [];
   let h = net.size;
   const N = a.batch;
@@ -94,11 +100,8 @@ async function benchOps(be: WebGpuBackend, a: Args): Promise<Row[]> {
     };
     add("forward+relu", await timeIt(be, a.reps, () => [be.conv2d(x, w, b, p, { relu: true })]));
     if (l.c > 1) {
-      add("backward data", await timeIt(be, a.reps, () => {
-        const g = be.conv2dBackward(dy, x, w, false, p, true);
-        // dw comes with every backward; time it separately below and count only dx here
-        return [g.dx, g.dw];
-      }) - await timeIt(be, a.reps, () => [be.conv2dBackward(dy, x, w, false, p, false).dw]));
+      const [gx, gw, gdy] = [be.get(x), be.get(w), be.get(dy)];
+      add("backward data", await timeIt(be, a.reps, () => [conv2dBackwardData(be, gdy, gx, gw, p)]));
     }
     add("backward weights+bias", await timeIt(be, a.reps, () => {
       const g = be.conv2dBackward(dy, x, w, true, p, false);
@@ -129,7 +132,7 @@ async function benchOps(be: WebGpuBackend, a: Args): Promise<Row[]> {
 
 /** One AlexNet training step and one inference pass on the backend directly: examples/s. */
 async function benchNet(be: WebGpuBackend, a: Args): Promise<{ train: number; infer: number }> {
-  const net = alexnet(a.variant);
+  const net = alexnet(a.variant, a.narrow);
   const N = a.batch;
   const convW = net.convs.map((l) => ({ l, w: random(be, [l.o, l.c, l.k, l.k]), b: random(be, [l.o]), vw: null as Storage | null }));
   const linW = net.linears.map((l) => ({ l, w: random(be, [l.o, l.i]), b: random(be, [l.o]) }));

@@ -354,6 +354,23 @@ describe("webgpu backend facts", () => {
     free(x, w, y, pooled.y, dx, dz, g.dx, g.dw);
   });
 
+  it("opSeconds times kernels by kind with timestamp queries", async () => {
+    const timed = await openTestGpu();
+    try {
+      assert.deepEqual(timed.opSeconds(), {});
+      const x = timed.fromArray(randomArray(2 * 3 * 8 * 8, 1), [2, 3, 8, 8], "float32");
+      const w = timed.fromArray(randomArray(4 * 3 * 3 * 3, 2), [4, 3, 3, 3], "float32");
+      const y = timed.conv2d(x, w, null, { stride: [1, 1], padding: [1, 1] });
+      const r = timed.relu(y);
+      await timed.sync();
+      const s = timed.opSeconds();
+      assert.ok(s.conv! > 0 && s.relu! > 0, JSON.stringify(s));
+      free(x, w, y, r);
+    } finally {
+      timed.destroy();
+    }
+  });
+
   it("a lost device fails every later op with one line", async () => {
     const doomed = await openTestGpu();
     const x = doomed.fromArray(new Float32Array(4), [4], "float32");

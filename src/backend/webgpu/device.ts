@@ -79,6 +79,14 @@ export class GpuContext {
   private lostReason: string | null = null;
   /** Submits since the device opened (tests check that a step needs few). */
   submits = 0;
+  /** The kind of op being encoded ("conv", "pool", ...): opSeconds' key for the dispatches that follow. */
+  kind = "other";
+  // Profiling (opSeconds): one compute pass per run of same-kind dispatches, timed with timestamp queries.
+  private querySet: GPUQuerySet | null = null;
+  private passKind: string | null = null;
+  private passKinds: string[] = [];
+  private readonly seconds: Record<string, number> = {};
+  private pendingTimings: Promise<void>[] = [];
 
   constructor(readonly device: GPUDevice, readonly adapter: AdapterSummary, limits: GpuLimits) {
     this.limits = limits;
@@ -184,17 +192,71 @@ export class GpuContext {
     this.endPass();
     if (!this.encoder) return;
     if (this.dispatches > 0) this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformArena, 0, this.dispatches * UNIFORM_SLOT);
+    const timing = this.querySet && this.passKinds.length > 0 ? this.resolveTimings(this.encoder) : null;
     this.device.queue.submit([this.encoder.finish()]);
     this.submits++;
     this.encoder = null;
     this.dispatches = 0;
+    if (timing) this.pendingTimings.push(timing());
   }
 
-  /** Resolves when everything submitted so far has run; throws the pending failure as one line. */
+  /** Encodes the copy of this batch's timestamps to the host; the returned function, called after the
+   * submit, maps them and adds each pass's duration to its kind. */
+  private resolveTimings(encoder: GPUCommandEncoder): () => Promise<void> {
+    const kinds = this.passKinds;
+    this.passKinds = [];
+    const bytes = 16 * kinds.length;
+    const resolved = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    encoder.resolveQuerySet(this.querySet!, 0, 2 * kinds.length, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
+    return async () => {
+      try {
+        await staging.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(staging.getMappedRange());
+        kinds.forEach((k, i) => {
+          const ns = t[2 * i + 1]! > t[2 * i]! ? Number(t[2 * i + 1]! - t[2 * i]!) : 0;
+          this.seconds[k] = (this.seconds[k] ?? 0) + ns / 1e9;
+        });
+      } catch {
+        // a lost device loses its timings too; the op that needs the device reports the failure
+      } finally {
+        staging.destroy();
+        resolved.destroy();
+      }
+    };
+  }
+
+  /** Resolves when everything submitted so far has run (and its timings are in); throws the pending
+   * failure as one line. */
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    const timings = this.pendingTimings;
+    this.pendingTimings = [];
+    await Promise.all(timings);
     this.check();
+  }
+
+  /** Whether opSeconds can time kernels: the adapter has timestamp queries. */
+  get canProfile(): boolean {
+    return this.adapter.hasTimestamps && this.device.features.has("timestamp-query");
+  }
+
+  /** Starts timing dispatches by kind (GPU time from timestamp queries); returns false where the
+   * adapter has none. Costs a compute pass per run of same-kind ops, so it is off until asked for. */
+  startProfiling(): boolean {
+    if (!this.canProfile) return false;
+    if (!this.querySet) {
+      this.flush();
+      this.querySet = this.device.createQuerySet({ type: "timestamp", count: 2 * DISPATCHES_PER_SUBMIT });
+    }
+    return true;
+  }
+
+  /** GPU seconds per kind since profiling started, as far as sync() has collected them. */
+  profiledSeconds(): Record<string, number> {
+    return { ...this.seconds };
   }
 
   /** Copies `size` bytes at `offset` of `buffer` to the host. */
@@ -229,7 +291,19 @@ export class GpuContext {
   }
 
   private computePass(): GPUComputePassEncoder {
-    if (!this.pass) this.pass = this.commandEncoder().beginComputePass();
+    if (this.pass && this.querySet && this.passKind !== this.kind) this.endPass();
+    if (!this.pass) {
+      if (this.querySet) {
+        const i = this.passKinds.length;
+        this.passKinds.push(this.kind);
+        this.passKind = this.kind;
+        this.pass = this.commandEncoder().beginComputePass({
+          timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+        });
+      } else {
+        this.pass = this.commandEncoder().beginComputePass();
+      }
+    }
     return this.pass;
   }
 
@@ -237,6 +311,7 @@ export class GpuContext {
     if (this.pass) {
       this.pass.end();
       this.pass = null;
+      this.passKind = null;
     }
   }
 }

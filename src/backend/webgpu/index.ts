@@ -149,6 +149,7 @@ export class WebGpuBackend {
   }
 
   fill(shape: readonly number[], dtype: DType, value: number): Storage {
+    this.ctx.kind = "other";
     this.checkDtype(dtype, "fill");
     const s = this.alloc(shape, `tensor [${shape.join(", ")}]`);
     this.flat(FILL, numel(shape), [], s, (p) => p.f32(value, 0));
@@ -181,6 +182,14 @@ export class WebGpuBackend {
     this.pool.resetPeak();
   }
 
+  /** GPU seconds per kind of op (conv, pool, linear, relu, dropout, loss, sgd, other) from timestamp
+   * queries. The first call starts the timing (and returns zeros); sync() brings the numbers up to date.
+   * Empty where the adapter has no timestamp queries (then time the step around sync()). */
+  opSeconds(): Record<string, number> {
+    this.ctx.startProfiling();
+    return this.ctx.profiledSeconds();
+  }
+
   /** Resolves when all submitted work is done; rejects with a one-line GpuError after a device failure. */
   sync(): Promise<void> {
     return this.ctx.sync();
@@ -204,6 +213,7 @@ export class WebGpuBackend {
   // ---- layer ops (layers.ts) ----------------------------------------------------------------------
 
   conv2d(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams, fusion?: { relu?: boolean }): Storage {
+    this.ctx.kind = "conv";
     return layers.conv2d(this, this.get(x), this.get(w), b && this.get(b), p, fusion?.relu === true);
   }
 
@@ -213,18 +223,22 @@ export class WebGpuBackend {
   }
 
   conv2dBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, p: Conv2dParams, needDx: boolean) {
+    this.ctx.kind = "conv";
     return layers.conv2dBackward(this, this.get(dy), this.get(x), this.get(w), hasBias, p, needDx);
   }
 
   maxPool2d(x: Storage, p: Pool2dParams): { y: Storage; ctx: OpContext } {
+    this.ctx.kind = "pool";
     return layers.maxPool2d(this, this.get(x), p);
   }
 
   maxPool2dBackward(dy: Storage, x: Storage, ctx: OpContext, p: Pool2dParams): Storage {
+    this.ctx.kind = "pool";
     return layers.maxPool2dBackward(this, this.get(dy), this.get(x), ctx as layers.PoolContext, p);
   }
 
   relu(x: Storage): Storage {
+    this.ctx.kind = "relu";
     const g = this.get(x);
     const y = this.alloc(g.shape, "relu");
     this.flat(RELU, numel(g.shape), [g], y);
@@ -232,6 +246,7 @@ export class WebGpuBackend {
   }
 
   reluBackward(dy: Storage, y: Storage): Storage {
+    this.ctx.kind = "relu";
     const gy = this.get(dy);
     const dx = this.alloc(gy.shape, "relu backward");
     this.flat(RELU_BACKWARD, numel(gy.shape), [gy, this.get(y)], dx);
@@ -239,6 +254,7 @@ export class WebGpuBackend {
   }
 
   linear(x: Storage, w: Storage, b: Storage | null, fusion?: { relu?: boolean }): Storage {
+    this.ctx.kind = "linear";
     return layers.linear(this, this.get(x), this.get(w), b && this.get(b), fusion?.relu === true);
   }
 
@@ -247,11 +263,13 @@ export class WebGpuBackend {
   }
 
   linearBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, needDx: boolean) {
+    this.ctx.kind = "linear";
     return layers.linearBackward(this, this.get(dy), this.get(x), this.get(w), hasBias, needDx);
   }
 
   /** Element i is kept iff dropoutUniform(seed, offset + i) >= p; the mask is recomputed in backward. */
   dropout(x: Storage, p: number, seed: number, offset = 0): { y: Storage; ctx: OpContext } {
+    this.ctx.kind = "dropout";
     const g = this.get(x);
     const y = this.alloc(g.shape, "dropout");
     this.dropoutMap(g, y, p, seed, offset);
@@ -260,6 +278,7 @@ export class WebGpuBackend {
   }
 
   dropoutBackward(dy: Storage, ctx: OpContext): Storage {
+    this.ctx.kind = "dropout";
     const c = ctx as DropoutContext;
     const g = this.get(dy);
     const dx = this.alloc(g.shape, "dropout backward");
@@ -280,6 +299,7 @@ export class WebGpuBackend {
   }
 
   copy(x: Storage): Storage {
+    this.ctx.kind = "other";
     const g = this.get(x);
     const out = this.alloc(g.shape, "copy");
     const bytes = 4 * numel(g.shape);
@@ -288,6 +308,7 @@ export class WebGpuBackend {
   }
 
   crossEntropy(logits: Storage, labels: Int32Array): { loss: Storage; ctx: OpContext } {
+    this.ctx.kind = "loss";
     const g = this.get(logits);
     const [N, K] = g.shape as [number, number];
     checkLabels(labels, N, K);
@@ -302,6 +323,7 @@ export class WebGpuBackend {
   }
 
   crossEntropyBackward(dloss: Storage, ctx: OpContext): Storage {
+    this.ctx.kind = "loss";
     const c = ctx as LossContext;
     const [N, K] = c.shape as [number, number];
     const d = this.alloc([N, K], "cross-entropy backward");
@@ -314,6 +336,7 @@ export class WebGpuBackend {
 
   /** Rows of logits (N,K) whose first maximum is at the label, as a scalar (metrics stay on the GPU). */
   correctCount(logits: Storage, labels: Int32Array): Storage {
+    this.ctx.kind = "loss";
     const g = this.get(logits);
     const [N, K] = g.shape as [number, number];
     checkLabels(labels, N, K);
@@ -326,6 +349,7 @@ export class WebGpuBackend {
   }
 
   sgdUpdate(param: Storage, grad: Storage, velocity: Storage | null, p: SgdParams, firstStep: boolean): void {
+    this.ctx.kind = "sgd";
     const w = this.get(param);
     const g = this.get(grad);
     if (p.momentum !== 0 && !velocity) throw new Error("sgdUpdate with momentum needs a velocity buffer");
@@ -343,6 +367,7 @@ export class WebGpuBackend {
   // ---- small general ops --------------------------------------------------------------------------
 
   binary(op: BinaryOp, a: Storage, b: Storage): Storage {
+    this.ctx.kind = "other";
     const ga = this.get(a);
     const gb = this.get(b);
     const shape = broadcastShapes(ga.shape, gb.shape);
@@ -357,6 +382,7 @@ export class WebGpuBackend {
   }
 
   unary(op: UnaryOp, a: Storage): Storage {
+    this.ctx.kind = "other";
     const g = this.get(a);
     const out = this.alloc(g.shape, op);
     this.flat(UNARY[op], numel(g.shape), [g], out);
@@ -364,6 +390,7 @@ export class WebGpuBackend {
   }
 
   affine(a: Storage, alpha: number, beta: number): Storage {
+    this.ctx.kind = "other";
     const g = this.get(a);
     const out = this.alloc(g.shape, "affine");
     this.flat(AFFINE, numel(g.shape), [g], out, (p) => p.f32(alpha, beta));
@@ -371,6 +398,7 @@ export class WebGpuBackend {
   }
 
   sum(a: Storage, axes: readonly number[], keepDims: boolean): Storage {
+    this.ctx.kind = "other";
     const g = this.get(a);
     const rank = g.shape.length;
     const reduce = new Set(axes.length === 0 ? g.shape.map((_, i) => i) : axes.map((ax) => (ax < 0 ? ax + rank : ax)));
@@ -417,6 +445,7 @@ export class WebGpuBackend {
   }
 
   matmul(a: Storage, b: Storage, transA: boolean, transB: boolean): Storage {
+    this.ctx.kind = "other";
     const ga = this.get(a);
     const gb = this.get(b);
     if (ga.shape.length !== 2 || gb.shape.length !== 2) {
@@ -432,6 +461,7 @@ export class WebGpuBackend {
 
   /** (R,C) -> (C,R). */
   transpose(a: Storage): Storage {
+    this.ctx.kind = "other";
     const g = this.get(a);
     if (g.shape.length !== 2) throw new Error(`transpose needs a 2-D tensor, got [${g.shape.join(", ")}]`);
     const [R, C] = g.shape as [number, number];

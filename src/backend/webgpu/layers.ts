@@ -64,23 +64,38 @@ export function conv2d(be: WebGpuBackend, x: GpuStorage, w: GpuStorage, b: GpuSt
 export function conv2dBackward(
   be: WebGpuBackend, dy: GpuStorage, x: GpuStorage, w: GpuStorage, hasBias: boolean, p: Conv2dParams, needDx: boolean,
 ): { dx: GpuStorage | null; dw: GpuStorage; db: GpuStorage | null } {
+  const { N, C, H, W, O, OH, OW } = convDims(x, w, p);
+  const name = `backward of ${layerName(x, w)}`;
+  const chunk = batchChunk(be, name, N, { input: C * H * W, output: O * OH * OW });
+  const dx = needDx ? conv2dBackwardData(be, dy, x, w, p) : null;
+  const dw = conv2dBackwardWeights(be, dy, x, w, p);
+  // db = sum of dy over (N, OH, OW), chunked along the batch as the GEMMs are
+  const db = hasBias ? be.sumBatchChunked(dy, [0, 2, 3], chunk, name) : null;
+  return { dx, dw, db };
+}
+
+/** dx (N,C,H,W) = dy (*) w: GEMM over M = nb·H·W input pixels, N = C, K = O·KH·KW per batch chunk. */
+export function conv2dBackwardData(be: WebGpuBackend, dy: GpuStorage, x: GpuStorage, w: GpuStorage, p: Conv2dParams): GpuStorage {
   const { N, C, H, W, O, KH, KW, OH, OW, fields } = convDims(x, w, p);
   const name = `backward of ${layerName(x, w)}`;
   const chunk = batchChunk(be, name, N, { input: C * H * W, output: O * OH * OW });
   const wv = be.view(w, 0, numel(w.shape), name);
-  let dx: GpuStorage | null = null;
-  if (needDx) {
-    // dx = dy (*) w: GEMM over M = nb·H·W input pixels, N = C, K = O·KH·KW
-    dx = be.alloc(x.shape, name);
-    for (let n0 = 0; n0 < N; n0 += chunk) {
-      const nb = Math.min(chunk, N - n0);
-      const dyv = be.view(dy, n0 * O * OH * OW, nb * O * OH * OW, name);
-      const dxv = be.view(dx, n0 * C * H * W, nb * C * H * W, name);
-      const d: GemmDims = { M: nb * H * W, N: C, K: O * KH * KW, nb, ...fields, aOff: dyv.shift, bOff: wv.shift, outOff: dxv.shift };
-      runGemm(be.ctx, be.pool, convBackwardDataSpec(), d, dyv, wv, [dxv], be.gemmOptions);
-    }
+  const dx = be.alloc(x.shape, name);
+  for (let n0 = 0; n0 < N; n0 += chunk) {
+    const nb = Math.min(chunk, N - n0);
+    const dyv = be.view(dy, n0 * O * OH * OW, nb * O * OH * OW, name);
+    const dxv = be.view(dx, n0 * C * H * W, nb * C * H * W, name);
+    const d: GemmDims = { M: nb * H * W, N: C, K: O * KH * KW, nb, ...fields, aOff: dyv.shift, bOff: wv.shift, outOff: dxv.shift };
+    runGemm(be.ctx, be.pool, convBackwardDataSpec(), d, dyv, wv, [dxv], be.gemmOptions);
   }
-  // dw = sum over (n, pixel) of dy x: GEMM over M = C·KH·KW, N = O, K = nb·OH·OW per batch chunk
+  return dx;
+}
+
+/** dw (O,C,KH,KW) = sum over (n, pixel) of dy x: GEMM over M = C·KH·KW, N = O, K = nb·OH·OW per chunk. */
+export function conv2dBackwardWeights(be: WebGpuBackend, dy: GpuStorage, x: GpuStorage, w: GpuStorage, p: Conv2dParams): GpuStorage {
+  const { N, C, H, W, O, KH, KW, OH, OW, fields } = convDims(x, w, p);
+  const name = `backward of ${layerName(x, w)}`;
+  const chunk = batchChunk(be, name, N, { input: C * H * W, output: O * OH * OW });
   const dw = be.alloc(w.shape, name);
   const dwv = be.view(dw, 0, numel(w.shape), name);
   const spec = convBackwardWeightSpec();
@@ -130,10 +145,7 @@ export function conv2dBackward(
     });
     be.pool.release(part);
   }
-  // db = sum of dy over (N, OH, OW), chunked along the batch as the GEMMs are
-  let db: GpuStorage | null = null;
-  if (hasBias) db = be.sumBatchChunked(dy, [0, 2, 3], chunk, name);
-  return { dx, dw, db };
+  return dw;
 }
 
 // ---- max pooling ----------------------------------------------------------------------------------
