@@ -9,12 +9,14 @@
       "target_name": "alexnet_native",
       "sources": [
         "native/addon.cc",
+        "native/addon_memory.cc",
+        "native/addon_ops.cc",
         "native/tensor.cc",
         "native/cpu_ops.cc",
-        "native/dnnl_v2_common.cc",
-        "native/dnnl_v2_conv.cc",
-        "native/dnnl_v2_conv5.cc",
-        "native/dnnl_v2_winograd.cc"
+        "native/pool_relu_gemm_onednn.cc",
+        "native/conv_linear_onednn.cc",
+        "native/conv_stacked_3x3.cc",
+        "native/conv_winograd_5x5.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

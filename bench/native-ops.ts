@@ -5,7 +5,8 @@
 //                                 [--threads N] [--only ops|net] [--json]
 // Data loading is excluded (the batch is created before the clock starts), as d2l times it.
 import type { Backend, Conv2dParams, OpContext, Pool2dParams, SgdParams, Storage } from "../src/backend/backend.js";
-import { numel, windowOutSize } from "../src/backend/backend.js";
+import { numel } from "../src/backend/backend.js";
+import { windowOutSize } from "../src/backend/shapes.js";
 import type { ConvAlgorithm, NativeBackend } from "../src/backend/native/index.js";
 import { loadNativeBackend } from "../src/backend/native/load.js";
 
@@ -145,7 +146,7 @@ function benchConvs(b: NativeBackend, args: Args): OpRow[] {
     const xs = i === 0 ? input : shapes[i - 1]!;
     const x = b.fromArray(uniform(numel(xs), 1, i), xs, "float32");
     const w = b.fromArray(uniform(l.out * l.in * l.k * l.k, 0.05, i + 1), [l.out, l.in, l.k, l.k], "float32");
-    const bias = b.zeros([l.out], "float32");
+    const bias = b.fill([l.out], "float32", 0);
     const ys = shapes[i]!;
     const dy = b.fromArray(uniform(numel(ys), 0.01, i + 2), ys, "float32");
     const needDx = i !== 0;
@@ -185,9 +186,9 @@ function initParams(b: Backend, layers: Layer[]): Params {
       const wShape = l.kind === "conv" ? [l.out, l.in, l.k, l.k] : [l.out, l.in];
       const fanIn = numel(wShape) / l.out;
       p.w.push(b.fromArray(uniform(numel(wShape), Math.sqrt(6 / fanIn), 100 + i), wShape, "float32"));
-      p.b.push(b.zeros([l.out], "float32"));
-      p.vw.push(b.zeros(wShape, "float32"));
-      p.vb.push(b.zeros([l.out], "float32"));
+      p.b.push(b.fill([l.out], "float32", 0));
+      p.vw.push(b.fill(wShape, "float32", 0));
+      p.vb.push(b.fill([l.out], "float32", 0));
     } else {
       p.w.push(null);
       p.b.push(null);
@@ -210,11 +211,9 @@ function forward(b: Backend, layers: Layer[], params: Params, x: Storage, traini
     let y: Storage;
     let ctx: OpContext | null = null;
     const nextRelu = fused && layers[i + 1]?.kind === "relu";
-    const convRelu = nextRelu && l.kind === "conv" ? b.conv2dRelu?.bind(b) : undefined;
-    const linearRelu = nextRelu && l.kind === "linear" ? b.linearRelu?.bind(b) : undefined;
-    const fuse = convRelu !== undefined || linearRelu !== undefined;
-    if (l.kind === "conv") y = convRelu ? convRelu(h, params.w[i]!, params.b[i]!, l.p) : b.conv2d(h, params.w[i]!, params.b[i]!, l.p);
-    else if (l.kind === "linear") y = linearRelu ? linearRelu(h, params.w[i]!, params.b[i]!) : b.linear(h, params.w[i]!, params.b[i]!);
+    const fuse = nextRelu && (l.kind === "conv" || l.kind === "linear");
+    if (l.kind === "conv") y = b.conv2d(h, params.w[i]!, params.b[i]!, l.p, { relu: fuse });
+    else if (l.kind === "linear") y = b.linear(h, params.w[i]!, params.b[i]!, { relu: fuse });
     else if (l.kind === "relu") y = fusedInto[i - 1] ? h : b.relu(h);
     else if (l.kind === "pool") ({ y, ctx } = b.maxPool2d(h, l.p));
     else if (l.kind === "flatten") y = b.reshape(h, [h.shape[0]!, numel(h.shape) / h.shape[0]!]);

@@ -3,6 +3,8 @@
 // to the last bit where the operations are the same.
 #include "cpu_ops.h"
 
+#include <algorithm>
+
 #include <cstring>
 
 #include <cmath>
@@ -57,13 +59,13 @@ void cross_entropy_backward(float dloss, const float* probs, const int32_t* labe
 
 // ---- dropout ------------------------------------------------------------------------------------------
 
-void dropout(const float* x, float* y, int64_t count, double p, uint32_t seed) {
+void dropout(const float* x, float* y, int64_t count, double p, uint32_t seed, uint64_t offset) {
   // The reference multiplies by a float32 mask holding 1/(1-p); a float product of the same two floats
   // rounds identically.
   const float scale = p < 1 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
 #pragma omp parallel for schedule(static) if (count >= kParallelMin)
   for (int64_t i = 0; i < count; ++i) {
-    y[i] = dropout_uniform(seed, static_cast<uint64_t>(i)) >= p ? x[i] * scale : x[i] * 0.0f;
+    y[i] = dropout_uniform(seed, offset + static_cast<uint64_t>(i)) >= p ? x[i] * scale : x[i] * 0.0f;
   }
 }
 
@@ -87,12 +89,12 @@ uint16_t float_to_bf16(float f) {
 
 }  // namespace
 
-void dropout_bf16(const uint16_t* x, uint16_t* y, int64_t count, double p, uint32_t seed) {
+void dropout_bf16(const uint16_t* x, uint16_t* y, int64_t count, double p, uint32_t seed, uint64_t offset) {
   const float scale = p < 1 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
 #pragma omp parallel for schedule(static) if (count >= kParallelMin)
   for (int64_t i = 0; i < count; ++i) {
     const float v = bf16_to_float(x[i]);
-    y[i] = float_to_bf16(dropout_uniform(seed, static_cast<uint64_t>(i)) >= p ? v * scale : v * 0.0f);
+    y[i] = float_to_bf16(dropout_uniform(seed, offset + static_cast<uint64_t>(i)) >= p ? v * scale : v * 0.0f);
   }
 }
 
@@ -224,6 +226,20 @@ void sum(const float* a, const Dims& dims, const std::vector<bool>& reduce, floa
     }
   }
   for (int64_t j = 0; j < s; ++j) out[j] = static_cast<float>(acc[static_cast<size_t>(j)]);
+}
+
+// ---- transpose --------------------------------------------------------------------------------------
+
+void transpose(const float* a, int64_t m, int64_t n, float* out) {
+  // 32x32 blocks keep both the reads and the writes within a few cache lines.
+  constexpr int64_t kBlock = 32;
+#pragma omp parallel for collapse(2) schedule(static) if (m * n >= kParallelMin)
+  for (int64_t i0 = 0; i0 < m; i0 += kBlock) {
+    for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+      for (int64_t i = i0; i < std::min(i0 + kBlock, m); ++i)
+        for (int64_t j = j0; j < std::min(j0 + kBlock, n); ++j) out[j * m + i] = a[i * n + j];
+    }
+  }
 }
 
 }  // namespace nat

@@ -1,5 +1,5 @@
 // The ops oneDNN 2.6 has no primitive for (or none worth a primitive), as plain OpenMP loops over
-// row-major fp32: cross-entropy, dropout, SGD, element-wise arithmetic with broadcasting, sums.
+// row-major fp32: cross-entropy, dropout, SGD, element-wise arithmetic with broadcasting, sums, transpose.
 #pragma once
 
 #include "tensor.h"
@@ -24,11 +24,11 @@ float cross_entropy(const float* logits, const int32_t* labels, int64_t n, int64
 // dlogits (n,k) = dloss * (probs - onehot(labels)) / n.
 void cross_entropy_backward(float dloss, const float* probs, const int32_t* labels, int64_t n, int64_t k, float* dlogits);
 
-// y[i] = x[i] / (1-p) when dropout_uniform(seed, i) >= p, else 0 (x and y row-major). The backward is
+// y[i] = x[i] / (1-p) when dropout_uniform(seed, offset + i) >= p, else 0 (x and y row-major). The backward is
 // the same map applied to dy, so it recomputes the mask instead of storing it.
-void dropout(const float* x, float* y, int64_t count, double p, uint32_t seed);
+void dropout(const float* x, float* y, int64_t count, double p, uint32_t seed, uint64_t offset);
 // The same over bf16 values (mixed precision keeps activations bf16): computed in fp32, rounded back.
-void dropout_bf16(const uint16_t* x, uint16_t* y, int64_t count, double p, uint32_t seed);
+void dropout_bf16(const uint16_t* x, uint16_t* y, int64_t count, double p, uint32_t seed, uint64_t offset);
 
 struct Sgd {
   double lr, momentum, dampening, weight_decay;
@@ -45,5 +45,7 @@ void unary(Unary op, const float* a, float* out, int64_t count);
 void affine(const float* a, float* out, int64_t count, double alpha, double beta);
 // Sums a (row-major, dims) over the axes flagged in reduce; out holds the kept axes in order.
 void sum(const float* a, const Dims& dims, const std::vector<bool>& reduce, float* out);
+// out (n,m) = a (m,n) transposed, row-major.
+void transpose(const float* a, int64_t m, int64_t n, float* out);
 
 }  // namespace nat

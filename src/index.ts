@@ -1,10 +1,13 @@
-// The package entry for Node.js: the core, plus the native backend, registered and made the default when
-// its addon loads (`nativeBackendError` says why when it does not).
-import { registerBackend, setBackend } from "./backend/registry.js";
-import { loadNativeBackend } from "./backend/native/load.js";
+// The package entry for Node.js: the core, plus the native backend, registered (and its factory, for
+// createBackend) and made the default when its addon loads (`nativeBackendError` says why when it does not).
+import { registerBackend, registerBackendFactory, setBackend } from "./backend/registry.js";
+import { createNativeBackend, loadNativeBackend } from "./backend/native/load.js";
+import { setYield } from "./train/platform.js";
 
 export * from "./core.js";
 
+registerBackendFactory("native", createNativeBackend);
+setYield(() => new Promise((resolve) => setImmediate(resolve)));
 const native = loadNativeBackend();
 if ("backend" in native) {
   registerBackend(native.backend);

@@ -11,6 +11,7 @@ import type { Backend, Conv2dParams, PrecisionSupport, Storage } from "../src/ba
 import type { NativeBackend } from "../src/backend/native/index.js";
 import { applyPrecision, BF16_EPSILON, PrecisionError, roundBf16, roundBf16Scalar } from "../src/backend/precision.js";
 import { ReferenceBackend } from "../src/backend/reference/index.js";
+import type { Sequential } from "../src/nn/sequential.js";
 import { SGD } from "../src/optim/sgd.js";
 import { noGrad } from "../src/tensor/autograd.js";
 import { crossEntropy } from "../src/tensor/functional.js";
@@ -48,8 +49,8 @@ describe("bfloat16 rounding", () => {
 describe("applyPrecision", () => {
   const fake = (support: PrecisionSupport | null): Backend => {
     const b = new ReferenceBackend();
-    if (!support) return Object.assign(b, { setPrecision: undefined, bf16Support: undefined });
-    return Object.assign(b, { bf16Support: () => support });
+    if (!support) return Object.assign(b, { setPrecision: undefined });
+    return Object.assign(b, { precisionSupport: () => support });
   };
 
   it("refuses bf16 where a backend has none, naming the device and the way out", () => {
@@ -157,7 +158,7 @@ describe("reference backend: bf16 emulation", () => {
 // ---- native bf16 -------------------------------------------------------------------------------------
 
 const native = nativeBackend as NativeBackend | null;
-const support = native?.bf16Support();
+const support = native?.precisionSupport("bf16");
 const nativeSkip = !native ? "the native backend is not built here" : support!.level === "unsupported" ? `no bf16 on this CPU: ${support!.detail}` : false;
 if (nativeSkip) test(`native bf16 tests skipped: ${nativeSkip}`, { skip: nativeSkip }, () => {});
 
@@ -257,8 +258,8 @@ describe("native backend: bf16 against the emulation and fp32", { skip: nativeSk
 const fx = readFixture<TrainFixture>("train_step.json");
 
 /** PyTorch's three-step fixture (fp32) with bf16 layers: losses and parameters after each step. */
-function trainSteps(b: Backend) {
-  const net = smallConvNet().to(b);
+/** `net` is smallConvNet() already on b (moving reads asynchronously, so the caller awaits it). */
+function trainSteps(b: Backend, net: Sequential) {
   tidy(() => net.loadStateDict(new Map(Object.entries(fx.initial).map(([k, v]) => [k, fromFixture(v, b, "float32")]))));
   const opt = new SGD(net.parameters(), fx.sgd);
   const losses: number[] = [];
@@ -282,9 +283,10 @@ const fixtureBackends: [string, Backend | null, string | false][] = [
 // Three steps of lr 0.1 with momentum 0.9 amplify bf16's rounding: the losses stay within bf16 tolerance
 // of fp32, the parameters within a third of their total update (measured: 0.3 of it for the first conv's
 // weights, whose gradient sums many cancelling terms). The emulation is the tight oracle.
-const emulatedSteps = (() => {
+const emulatedSteps = await (async () => {
   const ref = new ReferenceBackend();
-  const { net, opt, losses } = withPrecision(ref, () => trainSteps(ref));
+  const start = await smallConvNet().to(ref);
+  const { net, opt, losses } = withPrecision(ref, () => trainSteps(ref, start));
   const params = new Map([...net.namedParameters()].map(([k, p]) => [k, p.dataSync() as Float32Array]));
   opt.dispose();
   net.dispose();
@@ -298,8 +300,9 @@ function maxUpdate(name: string): number {
 
 for (const [name, b, skip] of fixtureBackends) {
   describe(`three bf16 SGD steps on ${name}`, { skip }, () => {
-    it("track PyTorch's fp32 steps and the emulation; the weight casts follow each update", () => {
-      const { net, opt, losses } = withPrecision(b!, () => trainSteps(b!), "direct");
+    it("track PyTorch's fp32 steps and the emulation; the weight casts follow each update", async () => {
+      const start = await smallConvNet().to(b!);
+      const { net, opt, losses } = withPrecision(b!, () => trainSteps(b!, start), "direct");
       // Each step's loss is computed with the weights the previous updates produced: a stale bf16 copy of
       // the weights would show up here as a loss of the wrong step.
       assertClose(losses, fx.losses, 4 * BF16_EPSILON, "losses vs PyTorch fp32");
@@ -315,9 +318,10 @@ for (const [name, b, skip] of fixtureBackends) {
       net.dispose();
     });
 
-    it("buffers: a step leaves parameters, gradients and momentum, plus one bf16 copy per weight use; all go with the net", () => {
+    it("buffers: a step leaves parameters, gradients and momentum, plus one bf16 copy per weight use; all go with the net", async () => {
       const before = b!.memoryStats();
-      const { net, opt } = withPrecision(b!, () => trainSteps(b!), "direct");
+      const start = await smallConvNet().to(b!);
+      const { net, opt } = withPrecision(b!, () => trainSteps(b!, start), "direct");
       const during = b!.memoryStats();
       const params = net.parameters().length;
       const extra = during.liveBuffers - before.liveBuffers - 3 * params;

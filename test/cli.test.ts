@@ -56,7 +56,7 @@ describe("alexnet bench", { skip: nativeBackend ? false : "the native backend is
     const j = alexnet("bench", ...small, "--precision", "both", "--json");
     assert.equal(j.code, 0, j.stderr);
     const results = j.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-    const bf16 = (nativeBackend as { bf16Support(): { level: string } }).bf16Support().level;
+    const bf16 = nativeBackend!.precisionSupport("bf16").level;
     assert.deepEqual(results.map((r) => r.precision), bf16 === "unsupported" ? ["fp32"] : ["fp32", "bf16"]);
     for (const r of results) {
       assert.ok((r.train_examples_per_sec as number) > 0 && (r.infer_tflops as number) > 0);

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { DataError, encodeIdx, parseIdx, readIdxImages, readIdxLabels, readIdxPair } from "../src/data/idx.js";
+import { DataError, encodeIdx, parseIdx } from "../src/data/idx.js";
+import { readIdxImages, readIdxLabels, readIdxPair } from "../src/data/idxFile.js";
 
 const dir = mkdtempSync(join(tmpdir(), "alexnet-idx-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -18,10 +18,10 @@ import {
   decodeJpeg,
   decodePng,
   ImageError,
-  loadImageForModel,
   MAX_DIMENSION,
   sniffFormat,
 } from "../src/data/decode/index.js";
+import { loadImageForModel } from "../src/data/decode/file.js";
 
 const DIR = new URL("../../test/fixtures/images/", import.meta.url);
 

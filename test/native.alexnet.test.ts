@@ -12,9 +12,9 @@ import { tidy } from "../src/tensor/scope.js";
 import type { Backend } from "../src/backend/backend.js";
 import { nativeBackend } from "./helpers.js";
 
-function step(backend: Backend): { loss: number; params: Map<string, Float32Array>; grads: Map<string, Float32Array> } {
+async function step(backend: Backend): Promise<{ loss: number; params: Map<string, Float32Array>; grads: Map<string, Float32Array> }> {
   manualSeed(11); // same initial weights
-  const net = alexNet({ variant: "28" }).to(backend);
+  const net = await alexNet({ variant: "28" }).to(backend);
   const opt = new SGD(net.parameters(), { lr: 0.01, momentum: 0.9 });
   const rng = new Rng(5);
   manualSeed(12); // same dropout seeds
@@ -43,9 +43,9 @@ function relError(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
 }
 
-it("AlexNet-28 training step: native equals reference (loss, every gradient, every updated weight)", { skip: nativeBackend ? false : "native backend not built" }, () => {
-  const ref = step(getBackend("reference"));
-  const nat = step(nativeBackend!);
+it("AlexNet-28 training step: native equals reference (loss, every gradient, every updated weight)", { skip: nativeBackend ? false : "native backend not built" }, async () => {
+  const ref = await step(getBackend("reference"));
+  const nat = await step(nativeBackend!);
   assert.ok(Math.abs(nat.loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), `loss ${nat.loss} vs ${ref.loss}`);
   // Gradients: 1e-2 of the norm. The two backends sum in different orders, so a pre-activation within float32
   // rounding of zero can land on the other side of a ReLU's kink and take its whole gradient entry with it

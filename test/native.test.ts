@@ -121,7 +121,7 @@ function suite(nb: NativeBackend): void {
     const [xn, xr] = pair.make(randArray(r, k.n * k.c * k.h * k.w), [k.n, k.c, k.h, k.w]);
     const [wn, wr] = pair.make(randArray(r, k.o * k.c * k.kh * k.kw, 0.5), [k.o, k.c, k.kh, k.kw]);
     const [bn, br] = k.bias ? pair.make(randArray(r, k.o), [k.o]) : [null, null];
-    const yn = fused ? nb.conv2dRelu(xn, wn, bn, k.p) : nb.conv2d(xn, wn, bn, k.p);
+    const yn = fused ? nb.conv2d(xn, wn, bn, k.p, { relu: true }) : nb.conv2d(xn, wn, bn, k.p);
     let yr = rb.conv2d(xr, wr, br, k.p);
     if (fused) {
       pair.track(yr);
@@ -147,7 +147,7 @@ function suite(nb: NativeBackend): void {
       assert.equal(nb.device, "cpu");
       assert.equal(nb.supports("conv2d", "float32"), true);
       assert.equal(nb.supports("conv2d", "float64"), false);
-      assert.throws(() => nb.zeros([2], "float64"), UnsupportedOpError);
+      assert.throws(() => nb.fill([2], "float64", 0), UnsupportedOpError);
       const s = nb.fromArray(new Float64Array([1.5, -2, 3]), [3], "float32");
       assert.deepEqual([...nb.readSync(s)], [1.5, -2, 3]);
       nb.dispose(s);
@@ -287,7 +287,7 @@ function suite(nb: NativeBackend): void {
         else assert.equal(gn.dx, null);
         pair.check(gn.dw, gr.dw, `${tag} dw`);
         if (bias) pair.check(gn.db!, gr.db!, `${tag} db`);
-        const yRelu = nb.linearRelu(xn, wn, bn);
+        const yRelu = nb.linear(xn, wn, bn, { relu: true });
         const yLin = rb.linear(xr, wr, br);
         pair.track(yLin);
         pair.check(yRelu, rb.relu(yLin), `${tag} fused relu`);
@@ -477,7 +477,7 @@ function suite(nb: NativeBackend): void {
     });
 
     it("rejects disposed and foreign storage; double dispose is a no-op", () => {
-      const s = nb.zeros([3, 3], "float32");
+      const s = nb.fill([3, 3], "float32", 0);
       const base = nb.memoryStats();
       nb.dispose(s);
       nb.dispose(s);
@@ -485,7 +485,7 @@ function suite(nb: NativeBackend): void {
       assert.equal(after.liveBuffers, base.liveBuffers - 1);
       assert.equal(after.liveBytes, base.liveBytes - 36);
       assert.throws(() => nb.relu(s), /disposed/);
-      const foreign = rb.zeros([3], "float32");
+      const foreign = rb.fill([3], "float32", 0);
       assert.throws(() => nb.relu(foreign), /reference backend/);
       rb.dispose(foreign);
     });
@@ -542,7 +542,7 @@ const POOL: Pool2dParams = { kernel: [2, 2], stride: [2, 2], padding: [0, 0] };
 function smallConvNet(b: Backend, r: () => number): Net {
   const shapes = [[16, 1, 3, 3], [16], [32, 16, 3, 3], [32], [10, 32 * 3 * 3], [10]];
   const params = shapes.map((s) => b.fromArray(randArray(r, numel(s), 0.3), s, "float32"));
-  const velocity = shapes.map((s) => b.zeros(s, "float32"));
+  const velocity = shapes.map((s) => b.fill(s, "float32", 0));
   return { params, velocity };
 }
 

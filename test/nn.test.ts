@@ -88,7 +88,7 @@ describe("Module behaviour", () => {
     assert.throws(() => b.loadStateDict(new Map([["0.weight", zeros([3, 3])], ["0.bias", zeros([2])]])), /'0.weight' has shape \[3, 3\], the model expects \[2, 3\]/);
   });
 
-  it("moving to a backend that lacks an op fails up front, naming op, dtype, device and layer", () => {
+  it("moving to a backend that lacks an op fails up front, naming op, dtype, device and layer", async () => {
     class NoPool extends ReferenceBackend {
       override readonly name = "nopool";
       override supports(op: OpName): boolean {
@@ -96,7 +96,7 @@ describe("Module behaviour", () => {
       }
     }
     const net = new Sequential(new Conv2d(1, 2, { kernelSize: 3 }), new MaxPool2d(2));
-    assert.throws(() => net.to(new NoPool() as Backend), /op 'maxPool2d' \(needed by MaxPool2d\(kernel_size=2.*\) with dtype float32 is not supported on cpu \(nopool backend\)/);
+    await assert.rejects(net.to(new NoPool() as Backend), /op 'maxPool2d' \(needed by MaxPool2d\(kernel_size=2.*\) with dtype float32 is not supported on cpu \(nopool backend\)/);
   });
 });
 
@@ -149,8 +149,8 @@ describe("bad model definitions name the layer, what it expected and what it got
 
 describe("Sequential fuses Conv2d+ReLU and Linear+ReLU", () => {
   for (const { backend } of TEST_BACKENDS) {
-    it(`on ${backend.name}: the same output and gradients as layer by layer`, () => {
-      const net = new Sequential(
+    it(`on ${backend.name}: the same output and gradients as layer by layer`, async () => {
+      const net = await new Sequential(
         new Conv2d(2, 16, { kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d(2),
         new Flatten(), new Linear(16 * 9, 12), new ReLU(), new Linear(12, 4),
       ).to(backend);

@@ -18,9 +18,9 @@ const RSS_BOUND_MB = 40;
 const skip = nativeBackend ? false : "the native backend is not built here (CI requires it)";
 
 describe("reliability: long-run stability (native backend)", { skip }, () => {
-  it(`${STEPS} training steps: native buffers flat after warm-up, RSS growth bounded`, (t) => {
+  it(`${STEPS} training steps: native buffers flat after warm-up, RSS growth bounded`, async (t) => {
     const backend = nativeBackend!;
-    const net = new Sequential(
+    const net = await new Sequential(
       new Conv2d(1, 8, { kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d(2),
       new Conv2d(8, 16, { kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d(2),
       new Flatten(), new Linear(16 * 7 * 7, 10),

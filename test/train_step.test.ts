@@ -13,8 +13,8 @@ import { TEST_BACKENDS, assertClose, fromFixture, readFixture, smallConvNet, typ
 
 const fx = readFixture<TrainFixture>("train_step.json");
 
-function train(backend: Backend, dtype: DType): { net: Sequential; opt: SGD; losses: number[] } {
-  const net = smallConvNet().to(backend, dtype);
+async function train(backend: Backend, dtype: DType): Promise<{ net: Sequential; opt: SGD; losses: number[] }> {
+  const net = await smallConvNet().to(backend, dtype);
   tidy(() => net.loadStateDict(new Map(Object.entries(fx.initial).map(([k, v]) => [k, fromFixture(v, backend, dtype)]))));
   const opt = new SGD(net.parameters(), fx.sgd);
   const losses: number[] = [];
@@ -34,8 +34,8 @@ function train(backend: Backend, dtype: DType): { net: Sequential; opt: SGD; los
 for (const { backend, dtypes } of TEST_BACKENDS) {
   for (const dtype of dtypes) {
     describe(`three SGD steps on ${backend.name} (${dtype}) match PyTorch`, () => {
-      it("losses and final parameters", () => {
-        const { net, opt, losses } = train(backend, dtype);
+      it("losses and final parameters", async () => {
+        const { net, opt, losses } = await train(backend, dtype);
         const tol = dtype === "float64" ? 1e-9 : 1e-4;
         assertClose(losses, fx.losses, tol, "losses");
         for (const [name, p] of net.namedParameters()) assertClose(p.dataSync(), fx.final[name]!.data, tol, name);
@@ -43,9 +43,9 @@ for (const { backend, dtypes } of TEST_BACKENDS) {
         net.dispose();
       });
 
-      it("live buffers return to baseline after training steps and disposal", () => {
+      it("live buffers return to baseline after training steps and disposal", async () => {
         const before = backend.memoryStats();
-        const { net, opt } = train(backend, dtype);
+        const { net, opt } = await train(backend, dtype);
         const during = backend.memoryStats();
         // What remains between steps: parameters, their gradients and momentum buffers (3 per parameter).
         assert.equal(during.liveBuffers - before.liveBuffers, 3 * net.parameters().length);

@@ -1,38 +1,36 @@
-// The Backend interface: the dozen coarse ops every device implements, forward and backward side by side.
-// A backend owns its tensor memory (Storage) and may keep it in any layout; the front end only sees
-// logical shapes (NCHW for images, (N, features) for matrices, OIHW for conv weights, (out, in) for linear).
-// Nothing here imports from Node: the core must run in a browser too.
+// The Backend contract: the coarse ops every device implements, forward and backward side by side. A backend
+// owns its tensor memory (Storage) and may keep it in any layout; the front end only sees logical shapes
+// (NCHW for images, (N, features) for matrices, OIHW for conv weights, (out, in) for linear). Reads may be
+// asynchronous (a GPU can only read back that way). Shape rules live once, in shapes.ts. docs/ops.md maps
+// every op to its front-end function, kernels, tests and bench. Nothing here imports from Node.
 
 export type DType = "float32" | "float64";
 
-/** Compute precision of conv2d and linear. "bf16" is mixed precision as PyTorch's CPU autocast does it:
- * those layers read bfloat16 activations and bfloat16 copies of the fp32 weights and accumulate in fp32;
- * activations between them are stored as bf16 (pooling, ReLU and dropout keep the type); weight gradients,
- * master weights, the SGD update, loss and softmax stay fp32. Tensors still show dtype float32: the
- * storage type is the backend's business, like its layouts. */
-export type Precision = "fp32" | "bf16";
+/** Compute precision of conv2d and linear. "bf16" (CPU) and "fp16" (GPU, WebGPU's shader-f16) are mixed
+ * precision as PyTorch's autocast does it: those layers read low-precision activations and copies of the
+ * fp32 weights and accumulate in fp32; weight gradients, master weights, the SGD update, loss and softmax
+ * stay fp32. Tensors still show dtype float32: the storage type is the backend's business, like layouts. */
+export type Precision = "fp32" | "bf16" | "fp16";
 
-/** How a backend runs bf16: "native" on bf16 instructions (AVX512-BF16, AMX), "emulated" in software
- * (works, slower than fp32), "unsupported" (setPrecision("bf16") throws). `detail` says why, for reports. */
+/** How a backend runs a precision: "native" on the hardware's own instructions, "emulated" in software
+ * (works, slower), "unsupported" (setPrecision throws). `detail` says why, for reports. */
 export interface PrecisionSupport {
   level: "native" | "emulated" | "unsupported";
   detail: string;
 }
 
-/** Every op a backend can be asked for. `supports(op, dtype)` answers per op, so a model fails when it is
- * built or moved to a backend, not mid-training. */
+/** Every compute op of the contract, by its method name. `supports(op, dtype)` answers per op, and a model,
+ * its loss and its optimizer are checked before any work (Module.to, the trainer), never mid-training. */
 export const OP_NAMES = [
-  "conv2d",
-  "maxPool2d",
-  "relu",
-  "linear",
-  "dropout",
-  "reshape",
-  "crossEntropy",
+  "conv2d", "conv2dBackward",
+  "maxPool2d", "maxPool2dBackward",
+  "relu", "reluBackward",
+  "linear", "linearBackward",
+  "dropout", "dropoutBackward",
+  "crossEntropy", "crossEntropyBackward", "correctCount",
   "sgdUpdate",
-  "elementwise",
-  "sum",
-  "matmul",
+  "binary", "unary", "affine", "sum", "matmul", "transpose",
+  "reshape", "copy", "fill",
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
@@ -59,6 +57,12 @@ export interface Pool2dParams {
   padding: [number, number];
 }
 
+/** What a conv2d or linear applies to its output in the same pass (bias is an operand). With relu, the
+ * front end's backward is reluBackward(dy, y) followed by the layer's backward. */
+export interface Epilogue {
+  relu?: boolean;
+}
+
 export interface SgdParams {
   lr: number;
   momentum: number;
@@ -78,54 +82,51 @@ export interface MemoryStats {
 }
 
 export interface Backend {
-  /** "reference", "native", later "webgpu". */
+  /** "reference", "native", "webgpu". */
   readonly name: string;
-  /** "cpu", later "gpu". */
+  /** "cpu" or "gpu". */
   readonly device: string;
-  /** One line for reports, e.g. "cpu (native, 2 threads)". */
+  /** One line for reports, e.g. "cpu (native, 2 threads)", "gpu (webgpu, NVIDIA H200, Vulkan)". */
   describe(): string;
-  /** Optional: how many CPU threads the backend's kernels use (`--threads N`); backends without a thread
-   * pool of their own leave it out. describe() reflects the setting. */
-  setThreads?(n: number): void;
   supports(op: OpName, dtype: DType): boolean;
+  /** Whether and how `p` would run on this backend and machine. */
+  precisionSupport(p: Precision): PrecisionSupport;
   /** Optional: switches conv2d/linear (forward and backward) to mixed precision; backends without it
    * compute in fp32 only. Throws when the backend cannot run `p` here. Affects float32 tensors only. */
   setPrecision?(p: Precision): void;
   precision?(): Precision;
-  /** Optional: whether and how bf16 would run on this backend and machine. */
-  bf16Support?(): PrecisionSupport;
 
   // ---- memory -------------------------------------------------------------------------------------
   /** Copies `data` (row-major, logical shape) into a new buffer. */
   fromArray(data: Float32Array | Float64Array, shape: readonly number[], dtype: DType): Storage;
-  zeros(shape: readonly number[], dtype: DType): Storage;
-  /** Row-major copy of the values. May resolve later (GPU read-back). */
+  /** A new buffer with every element `value`. */
+  fill(shape: readonly number[], dtype: DType, value: number): Storage;
+  /** A new buffer with the same values (and layout) as `x`. */
+  copy(x: Storage): Storage;
+  /** Row-major copy of the values; resolves when the device has computed them. */
   read(s: Storage): Promise<Float32Array | Float64Array>;
-  /** Synchronous read; CPU backends provide it, GPU backends may not. */
+  /** Synchronous read; CPU backends provide it, GPU backends do not. */
   readSync?(s: Storage): Float32Array | Float64Array;
+  /** Optional: resolves when all work submitted so far has finished (GPU timing); CPU work is synchronous. */
+  sync?(): Promise<void>;
   dispose(s: Storage): void;
   memoryStats(): MemoryStats;
   /** Starts a new peak measurement (optional; backends without it report no peak). */
   resetPeak?(): void;
-  /** Optional: seconds spent in each kind of op since the backend started (conv, pool, linear, relu,
-   * dropout, loss, sgd, other, and "conversion" for layout and type conversions, which the ops that asked
-   * for them do not count). `alexnet bench` turns differences into time shares. */
+  /** Optional: seconds spent in each kind of op since the backend started (kinds are the backend's own:
+   * conv, pool, linear, relu, dropout, loss, sgd, other, ...). `alexnet bench` turns differences into
+   * time shares. Backend-specific knobs (threads, conv algorithm) live in the backend's own options. */
   opSeconds?(): Record<string, number>;
 
   // ---- layer ops ----------------------------------------------------------------------------------
-  /** x (N,C,H,W), w (O,C,KH,KW), b (O) or null -> y (N,O,OH,OW). */
-  conv2d(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams): Storage;
+  /** x (N,C,H,W), w (O,C,KH,KW), b (O) or null -> y (N,O,OH,OW), with the epilogue applied. */
+  conv2d(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams, epilogue?: Epilogue): Storage;
   /** dy (N,O,OH,OW) -> dx (N,C,H,W) when needDx, dw (O,C,KH,KW), db (O) when hasBias. */
   conv2dBackward(
     dy: Storage, x: Storage, w: Storage, hasBias: boolean, p: Conv2dParams, needDx: boolean,
   ): { dx: Storage | null; dw: Storage; db: Storage | null };
 
-  /** Optional: relu(conv2d(x, w, b)) in one pass (oneDNN post-op), saving a pass over y. Its backward is
-   * reluBackward(dy, y) followed by conv2dBackward. Measured on the native backend, AlexNet-28 batch 128:
-   * ~5% faster inference, ~2% faster training. */
-  conv2dRelu?(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams): Storage;
-
-  /** x (N,C,H,W) -> y (N,C,OH,OW); ctx remembers where each max came from. */
+  /** x (N,C,H,W) -> y (N,C,OH,OW); ctx remembers where each max came from (the first max on ties). */
   maxPool2d(x: Storage, p: Pool2dParams): { y: Storage; ctx: OpContext };
   maxPool2dBackward(dy: Storage, x: Storage, ctx: OpContext, p: Pool2dParams): Storage;
 
@@ -134,16 +135,15 @@ export interface Backend {
   /** dx = dy where y > 0. */
   reluBackward(dy: Storage, y: Storage): Storage;
 
-  /** x (N,I), w (O,I), b (O) or null -> y (N,O) = x w^T + b. */
-  linear(x: Storage, w: Storage, b: Storage | null): Storage;
+  /** x (N,I), w (O,I), b (O) or null -> y (N,O) = x w^T + b, with the epilogue applied. */
+  linear(x: Storage, w: Storage, b: Storage | null, epilogue?: Epilogue): Storage;
   linearBackward(
     dy: Storage, x: Storage, w: Storage, hasBias: boolean, needDx: boolean,
   ): { dx: Storage | null; dw: Storage; db: Storage | null };
-  /** Optional: relu(linear(x, w, b)) in one pass, as conv2dRelu. */
-  linearRelu?(x: Storage, w: Storage, b: Storage | null): Storage;
 
-  /** Inverted dropout: element i is kept iff dropoutUniform(seed, i) >= p, and scaled by 1/(1-p). */
-  dropout(x: Storage, p: number, seed: number): { y: Storage; ctx: OpContext };
+  /** Inverted dropout: element i is kept iff dropoutUniform(seed, offset + i) >= p, and scaled by 1/(1-p).
+   * `offset` keys masks by a global element index (a data-parallel rank passes its shard's first row). */
+  dropout(x: Storage, p: number, seed: number, offset?: number): { y: Storage; ctx: OpContext };
   dropoutBackward(dy: Storage, ctx: OpContext): Storage;
 
   /** Same values, new logical shape (row-major order). Returns a new Storage to dispose separately. */
@@ -153,6 +153,9 @@ export interface Backend {
   crossEntropy(logits: Storage, labels: Int32Array): { loss: Storage; ctx: OpContext };
   /** dloss is a scalar; returns dlogits (N,K) = dloss * (softmax - onehot) / N. */
   crossEntropyBackward(dloss: Storage, ctx: OpContext): Storage;
+  /** logits (N,K) -> scalar: how many rows have their first largest logit at the label (d2l's accuracy
+   * count), so that metrics can stay on the device until the trainer reads them. */
+  correctCount(logits: Storage, labels: Int32Array): Storage;
 
   /** In place, PyTorch's torch.optim.SGD rule. `velocity` (same shape) is required when momentum > 0;
    * `firstStep` tells whether the velocity buffer still has to be initialised with the gradient. */
@@ -168,6 +171,8 @@ export interface Backend {
   sum(a: Storage, axes: readonly number[], keepDims: boolean): Storage;
   /** op(a) @ op(b) where op transposes when the flag is set: (M,K) @ (K,N) -> (M,N). 2-D only. */
   matmul(a: Storage, b: Storage, transA: boolean, transB: boolean): Storage;
+  /** (M,N) -> (N,M). */
+  transpose(a: Storage): Storage;
 }
 
 /** Thrown when a backend is asked for something it cannot do; names op, dtype and device. */
@@ -187,11 +192,6 @@ export function numel(shape: readonly number[]): number {
 
 export function bytesPerElement(dtype: DType): number {
   return dtype === "float64" ? 8 : 4;
-}
-
-/** Output size of a convolution or pooling window along one axis (floor mode, as PyTorch's default). */
-export function windowOutSize(inSize: number, kernel: number, stride: number, padding: number): number {
-  return Math.floor((inSize + 2 * padding - kernel) / stride) + 1;
 }
 
 /** The counter-based uniform in [0,1) that decides dropout masks, identical in every backend so that

@@ -3,6 +3,7 @@
 // the hardware check the user sees. Nothing here imports from Node.
 import type { Backend, Precision, PrecisionSupport } from "./backend.js";
 
+/** The precisions the CLI offers (fp16 joins when a GPU backend runs it). */
 export const PRECISIONS: readonly Precision[] = ["fp32", "bf16"];
 
 /** bfloat16 keeps float32's exponent and 8 significant bits: one rounding is off by at most 2^-8 relative. */
@@ -41,26 +42,27 @@ export class PrecisionError extends Error {
   }
 }
 
-export function bf16SupportOf(backend: Backend): PrecisionSupport {
-  if (!backend.setPrecision || !backend.bf16Support) {
+/** How `backend` would run `precision`; a backend that cannot switch precision runs fp32 only. */
+export function precisionSupportOf(backend: Backend, precision: Precision): PrecisionSupport {
+  if (precision !== "fp32" && !backend.setPrecision) {
     return { level: "unsupported", detail: `the ${backend.name} backend computes in fp32 only` };
   }
-  return backend.bf16Support();
+  return backend.precisionSupport(precision);
 }
 
-/** Sets `precision` on `backend`. bf16 where it is emulated works, with a warning that it is slower than
- * fp32; where it is unsupported, a PrecisionError says why before any work starts. Returns the support
- * line for reports (null for fp32). */
+/** Sets `precision` on `backend`. A mixed precision where it is emulated works, with a warning that it is
+ * slower than fp32; where it is unsupported, a PrecisionError says why before any work starts. Returns the
+ * support line for reports (null for fp32). */
 export function applyPrecision(backend: Backend, precision: Precision, warn: (msg: string) => void): PrecisionSupport | null {
   if (precision === "fp32") {
     backend.setPrecision?.("fp32");
     return null;
   }
-  const support = bf16SupportOf(backend);
+  const support = precisionSupportOf(backend, precision);
   if (support.level === "unsupported") {
-    throw new PrecisionError(`bf16 is not available on ${backend.describe()}: ${support.detail}; use --precision fp32`);
+    throw new PrecisionError(`${precision} is not available on ${backend.describe()}: ${support.detail}; use --precision fp32`);
   }
-  if (support.level === "emulated") warn(`alexnet: warning: bf16 runs emulated here and will be slower than fp32 (${support.detail})`);
-  backend.setPrecision!("bf16");
+  if (support.level === "emulated") warn(`alexnet: warning: ${precision} runs emulated here and will be slower than fp32 (${support.detail})`);
+  backend.setPrecision!(precision);
   return support;
 }

@@ -4,8 +4,9 @@
 // emulated (slower than fp32) and refuses, before any work, where the backend has no bf16 at all.
 import type { Backend, Precision } from "../backend/backend.js";
 import { applyPrecision, PRECISIONS, PrecisionError } from "../backend/precision.js";
-import { getBackend, registerBackend } from "../backend/registry.js";
-import { loadNativeBackend } from "../backend/native/load.js";
+import { createBackend, registerBackendFactory } from "../backend/registry.js";
+import { createNativeBackend } from "../backend/native/load.js";
+import { setYield } from "../train/platform.js";
 import { type FlagSpecs, type ParsedFlags, UsageError } from "./args.js";
 
 export const BACKEND_FLAGS: FlagSpecs = {
@@ -14,8 +15,12 @@ export const BACKEND_FLAGS: FlagSpecs = {
   precision: { type: "string", default: "fp32", choices: PRECISIONS, help: "fp32, or bf16 mixed precision for conv and linear layers" },
 };
 
-export function selectBackend(flags: ParsedFlags, warn: (msg: string) => void = (m) => console.error(m)): Backend {
-  const backend = pickBackend(flags, warn);
+registerBackendFactory("native", createNativeBackend);
+// Node's macrotask without setTimeout's clamp, between training steps (see train/platform.ts).
+setYield(() => new Promise((resolve) => setImmediate(resolve)));
+
+export async function selectBackend(flags: ParsedFlags, warn: (msg: string) => void = (m) => console.error(m)): Promise<Backend> {
+  const backend = await pickBackend(flags, warn);
   try {
     applyPrecision(backend, (flags.precision as Precision | undefined) ?? "fp32", warn);
   } catch (e) {
@@ -25,19 +30,18 @@ export function selectBackend(flags: ParsedFlags, warn: (msg: string) => void = 
   return backend;
 }
 
-function pickBackend(flags: ParsedFlags, warn: (msg: string) => void): Backend {
+async function pickBackend(flags: ParsedFlags, warn: (msg: string) => void): Promise<Backend> {
   const name = flags.backend as string;
   if (name === "reference") {
     if (flags.threads !== undefined && flags.threads !== 1) warn("alexnet: --threads applies to the native backend; the reference backend uses 1");
-    return getBackend("reference");
+    return createBackend("reference");
   }
-  const native = loadNativeBackend();
-  if ("error" in native) {
-    if (name === "native") throw new UsageError(`--backend native is unavailable: ${native.error}`);
-    warn(`alexnet: native backend unavailable, using the slow reference backend: ${native.error}`);
-    return getBackend("reference");
+  try {
+    return await createBackend("native", { threads: flags.threads });
+  } catch (e) {
+    const reason = (e as Error).message;
+    if (name === "native") throw new UsageError(`--backend native is unavailable: ${reason}`);
+    warn(`alexnet: native backend unavailable, using the slow reference backend: ${reason}`);
+    return createBackend("reference");
   }
-  registerBackend(native.backend);
-  if (flags.threads !== undefined) native.backend.setThreads(flags.threads as number);
-  return native.backend;
 }

@@ -12,7 +12,7 @@ import { keep, tidy } from "../tensor/scope.js";
 import { type Command, type FlagSpecs, parseArgs, usage } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 import type { Backend, Precision } from "../backend/backend.js";
-import { applyPrecision, bf16SupportOf, PRECISIONS } from "../backend/precision.js";
+import { applyPrecision, precisionSupportOf, PRECISIONS } from "../backend/precision.js";
 
 const FLAGS: FlagSpecs = {
   variant: { type: "string", choices: ALEXNET_VARIANTS, default: "28", help: "network variant" },
@@ -31,24 +31,30 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** Where a step's time goes: the backend's op timers (when it has them) against the wall clock. */
-const SHARE_KINDS = ["conv", "pool", "linear", "conversion"] as const;
-type Shares = Record<(typeof SHARE_KINDS)[number] | "other", number>;
+/** Where a step's time goes: the backend's op timers (when it has them) against the wall clock. The layer
+ * kinds every backend can time, plus "conversion" (layout and type conversions) where the backend reports it. */
+const LAYER_KINDS = ["conv", "pool", "linear"] as const;
+type Shares = Record<string, number>;
 
-function timeSteps(backend: Backend, warmup: number, steps: number, step: () => void): { times: number[]; shares: Shares | null } {
-  for (let i = 0; i < warmup; i++) step();
+/** Times `step` (which may return before an asynchronous backend has finished: sync() waits for it). */
+async function timeSteps(backend: Backend, warmup: number, steps: number, step: () => void | Promise<void>): Promise<{ times: number[]; shares: Shares | null }> {
+  const run = async (): Promise<void> => {
+    await step();
+    await backend.sync?.();
+  };
+  for (let i = 0; i < warmup; i++) await run();
   const times: number[] = [];
   const before = backend.opSeconds?.();
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
-    step();
+    await run();
     times.push((performance.now() - t0) / 1000);
   }
   const after = backend.opSeconds?.();
   if (!before || !after) return { times, shares: null };
   const wall = times.reduce((a, b) => a + b, 0);
-  const shares = { other: 1 } as Shares;
-  for (const k of SHARE_KINDS) {
+  const shares: Shares = { other: 1 };
+  for (const k of [...LAYER_KINDS, ...("conversion" in after ? ["conversion"] : [])]) {
     shares[k] = ((after[k] ?? 0) - (before[k] ?? 0)) / wall;
     shares.other -= shares[k];
   }
@@ -64,10 +70,10 @@ interface BenchOptions {
 }
 
 /** One precision: training and inference on random data, timed like d2l (data loading excluded). */
-function benchPrecision(backend: Backend, precision: Precision, o: BenchOptions, warn: (msg: string) => void) {
+async function benchPrecision(backend: Backend, precision: Precision, o: BenchOptions, warn: (msg: string) => void) {
   const support = applyPrecision(backend, precision, warn);
   manualSeed(0);
-  const net = alexNet({ variant: o.variant }).to(backend);
+  const net = await alexNet({ variant: o.variant }).to(backend);
   initWeights(net);
   const shape = [o.batch, ...alexNetInputShape({ variant: o.variant })];
   const stats = analyzeNetwork(net, shape);
@@ -75,22 +81,25 @@ function benchPrecision(backend: Backend, precision: Precision, o: BenchOptions,
   const x = keep(rand(shape, { backend, rng }));
   const labels = Int32Array.from({ length: o.batch }, () => rng.nextU32() % 10);
   const opt = new SGD(net.parameters(), { lr: 0.01 });
-  let train: ReturnType<typeof timeSteps> = { times: [], shares: null };
-  let infer: ReturnType<typeof timeSteps> = { times: [], shares: null };
+  let train: Awaited<ReturnType<typeof timeSteps>> = { times: [], shares: null };
+  let infer: Awaited<ReturnType<typeof timeSteps>> = { times: [], shares: null };
   try {
     if (o.mode !== "infer") {
       net.train();
-      train = timeSteps(backend, o.warmup, o.steps, () => tidy(() => {
+      train = await timeSteps(backend, o.warmup, o.steps, () => tidy(() => {
         opt.zeroGrad();
         const loss = crossEntropy(net.call(x), labels);
         loss.backward();
         opt.step();
-        loss.item(); // wait for the step to finish on asynchronous backends
       }));
     }
     if (o.mode !== "train") {
       net.eval();
-      infer = timeSteps(backend, o.warmup, o.steps, () => tidy(() => noGrad(() => net.call(x).dataSync())));
+      infer = await timeSteps(backend, o.warmup, o.steps, async () => {
+        const y = tidy(() => noGrad(() => net.call(x)));
+        await y.data();
+        y.dispose();
+      });
     }
   } finally {
     opt.dispose();
@@ -114,7 +123,8 @@ function benchPrecision(backend: Backend, precision: Precision, o: BenchOptions,
 
 function sharesLine(shares: Shares | null): string {
   if (!shares) return "";
-  const parts = [...SHARE_KINDS, "other"].map((k) => `${k === "conversion" ? "layout/type conversion" : k} ${(100 * shares[k as keyof Shares]).toFixed(0)}%`);
+  const order = [...LAYER_KINDS, "conversion", "other"].filter((k) => k in shares);
+  const parts = order.map((k) => `${k === "conversion" ? "layout/type conversion" : k} ${(100 * shares[k]!).toFixed(0)}%`);
   return `\n       time: ${parts.join(", ")}`;
 }
 
@@ -132,22 +142,22 @@ export const benchCommand: Command = {
     };
     const which = flags.precision as string;
     const precisions: Precision[] = which === "both" ? ["fp32", "bf16"] : [which as Precision];
-    const backend = selectBackend({ ...flags, precision: precisions[0] });
+    const backend = await selectBackend({ ...flags, precision: precisions[0] });
     if (!flags.json) {
-      const support = bf16SupportOf(backend);
+      const support = precisionSupportOf(backend, "bf16");
       console.log(`AlexNet variant ${opts.variant}, batch ${opts.batch}, on ${backend.describe().replace(", bf16", "")}; median of ${opts.steps} steps after ${opts.warmup} warm-up; TFLOP/s effective counts direct-convolution FLOPs`);
       console.log(`bf16 here: ${support.level} (${support.detail})`);
       if (support.level === "native" && backend.name === "native") console.log(BF16_LAYER_CHOICE);
     }
     try {
       for (const precision of precisions) {
-        if (precision === "bf16" && which === "both" && bf16SupportOf(backend).level === "unsupported") {
+        if (precision === "bf16" && which === "both" && precisionSupportOf(backend, "bf16").level === "unsupported") {
           console.log("bf16: skipped, not available here (see above)");
           continue;
         }
         // selectBackend has warned about the first precision already.
         const warn = precision === precisions[0] ? () => {} : (m: string) => console.error(m);
-        const r = benchPrecision(backend, precision, opts, warn);
+        const r = await benchPrecision(backend, precision, opts, warn);
         if (flags.json) {
           console.log(JSON.stringify(r));
           continue;

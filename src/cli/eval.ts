@@ -28,9 +28,9 @@ export const evalCommand: Command = {
     }
     const path = flags.checkpoint as string | undefined;
     if (!path) throw new UsageError("--checkpoint PATH is required");
-    const backend = selectBackend(flags);
+    const backend = await selectBackend(flags);
     const log = (m: string): void => console.error(m);
-    const { net, variant, classes, source } = loadModel(path, backend, log);
+    const { net, variant, classes, source } = await loadModel(path, backend, log);
     const test = await loadFashionMnist("test", { dataDir: flags["data-dir"] as string | undefined, log });
     const loader = new DataLoader(test, {
       batchSize: flags["batch-size"] as number, shuffle: false, resize: variant === "224" ? 224 : undefined,

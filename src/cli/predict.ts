@@ -6,7 +6,7 @@ import { loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
 import { DataLoader } from "../data/loader.js";
 import { imageGrid } from "../data/grid.js";
 import { encodePng } from "../data/png.js";
-import { loadImageForModel } from "../data/decode/index.js";
+import { loadImageForModel } from "../data/decode/file.js";
 import type { Sequential } from "../nn/sequential.js";
 import type { Backend } from "../backend/backend.js";
 import { noGrad } from "../tensor/autograd.js";
@@ -52,8 +52,8 @@ export const predictCommand: Command = {
     if (!path) throw new UsageError("--checkpoint PATH is required");
     const fromTest = flags["from-test"] as number | undefined;
     if (!fromTest && positional.length === 0) throw new UsageError("give image files (PNG or JPEG) or --from-test N");
-    const backend = selectBackend(flags);
-    const { net, variant, classes } = loadModel(path, backend, (m) => console.error(m));
+    const backend = await selectBackend(flags);
+    const { net, variant, classes } = await loadModel(path, backend, (m) => console.error(m));
     const size = variant === "224" ? 224 : 28;
     const labels = classes === TEXT_LABELS.length ? TEXT_LABELS : Array.from({ length: classes }, (_, i) => `class ${i}`);
     try {

@@ -20,9 +20,9 @@ export const summaryCommand: Command = {
       console.log(usage("summary", "[flags]", FLAGS));
       return 0;
     }
-    const backend = selectBackend(flags);
+    const backend = await selectBackend(flags);
     const options = { variant: flags.variant as AlexNetVariant, inChannels: flags["in-channels"] as number, classes: flags.classes as number };
-    const net = alexNet(options).to(backend);
+    const net = await alexNet(options).to(backend);
     for (const line of shapeTable(net, [1, ...alexNetInputShape(options)])) console.log(line);
     net.dispose();
     return 0;

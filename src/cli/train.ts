@@ -134,7 +134,7 @@ export const trainCommand: Command = {
     const runDir = resumeDir ?? (flags["run-dir"] as string | undefined) ?? defaultRunDir();
     const every = checkpointEvery(flags, saved);
     checkWritable(runDir);
-    const backend = selectBackend({ ...flags, precision: settings.precision });
+    const backend = await selectBackend({ ...flags, precision: settings.precision });
     const log = (msg: string): void => console.error(msg);
 
     // Data: the loaders draw batches in a worker thread; the 224 variant resizes each batch there.
@@ -146,7 +146,7 @@ export const trainCommand: Command = {
 
     manualSeed(settings.seed);
     if (!(settings.widthScale > 0)) throw new UsageError(`--width-scale must be positive (got ${settings.widthScale})`);
-    const net = alexNet({ variant: settings.variant, widthScale: settings.widthScale }).to(backend);
+    const net = await alexNet({ variant: settings.variant, widthScale: settings.widthScale }).to(backend);
     initWeights(net);
     const optimizer = new SGD(net.parameters(), { lr: settings.lr, momentum: settings.momentum, weightDecay: settings.weightDecay });
     const run = new RunDirectory(runDir);
@@ -185,10 +185,9 @@ export const trainCommand: Command = {
       const result = await trainCh6(net, {
         epochs: settings.epochs, backend, trainLoader, testLoader, optimizer,
         hooks: {
-          onStep: (info, s) => {
-            progress.step(info);
-            if (every && s.step % every === 0) save(s);
-          },
+          onStep: (info) => progress.step(info),
+          checkpointEvery: every ?? 0,
+          onCheckpoint: save,
           onPoint: (point, s) => run.addPoint(point, s.points, settings.epochs),
           onEpochEnd: (s) => {
             progress.line(`epoch ${s.epoch}/${settings.epochs}: test acc ${s.lastTestAcc!.toFixed(3)}`);

@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { DataError, parseIdxImages, parseIdxLabels, readMaybeGzip } from "./idx.js";
+import { DataError, parseIdxImages, parseIdxLabels } from "./idx.js";
+import { readMaybeGzip } from "./idxFile.js";
 import { downloadFile, DownloadError, type DownloadOptions, type ProgressSink } from "./download.js";
 
 export type Split = "train" | "test";
@@ -74,23 +75,8 @@ export const MIRRORS: readonly string[] = [
   "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
 ];
 
-/** d2l's text labels (d2l.get_fashion_mnist_labels), indexed by class. */
-export const TEXT_LABELS: readonly string[] = [
-  "t-shirt",
-  "trouser",
-  "pullover",
-  "dress",
-  "coat",
-  "sandal",
-  "shirt",
-  "sneaker",
-  "bag",
-  "ankle boot",
-];
-
-export function textLabels(labels: ArrayLike<number>): string[] {
-  return Array.from(labels, (l) => TEXT_LABELS[l] ?? `class ${l}`);
-}
+import { TEXT_LABELS } from "./labels.js";
+export { TEXT_LABELS, textLabels } from "./labels.js";
 
 export const DEBIAN_DIR = "/usr/share/datasets/fashion-mnist";
 export const DEBIAN_PACKAGE = "dataset-fashion-mnist";

@@ -1,8 +1,7 @@
-// IDX file reader (the format of MNIST and Fashion-MNIST), gzip-compressed or raw, with full validation.
+// IDX parsing (the format of MNIST and Fashion-MNIST) on bytes, with full validation. Browser-safe: reading
+// files and gunzip live in idxFile.ts (Node).
 // Every problem is a DataError that names the file and what is wrong, so a truncated download or a file
 // from another dataset is reported before anything half-loaded can reach training.
-import { readFileSync, statSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
 
 /** A problem with the data files (missing, corrupt, wrong format, failed download). */
 export class DataError extends Error {
@@ -41,45 +40,6 @@ export interface IdxImages {
   cols: number;
 }
 
-export interface ReadOptions {
-  /** Refuse files (or decompressed contents) larger than this. */
-  maxBytes?: number;
-}
-
-function isGzip(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-}
-
-/** Reads a file and gunzips it when it starts with the gzip magic; sizes are bounded before allocating. */
-export function readMaybeGzip(file: string, opts: ReadOptions = {}): Uint8Array {
-  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
-  let size: number;
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw new DataError(`${file}: not a regular file`);
-    size = st.size;
-  } catch (err) {
-    if (err instanceof DataError) throw err;
-    throw new DataError(`${file}: cannot read (${(err as Error).message})`);
-  }
-  if (size > maxBytes) throw new DataError(`${file}: file is ${size} bytes, more than the ${maxBytes} allowed`);
-  let raw: Uint8Array;
-  try {
-    raw = readFileSync(file);
-  } catch (err) {
-    throw new DataError(`${file}: cannot read (${(err as Error).message})`);
-  }
-  if (!isGzip(raw)) return raw;
-  try {
-    return gunzipSync(raw, { maxOutputLength: maxBytes });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
-      throw new DataError(`${file}: decompresses to more than ${maxBytes} bytes`);
-    }
-    throw new DataError(`${file}: corrupt gzip data (${e.message}); delete the file and fetch it again`);
-  }
-}
 
 function describeMagic(bytes: Uint8Array): string {
   const hex = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
@@ -141,11 +101,6 @@ export function parseIdxImages(bytes: Uint8Array, file: string): IdxImages {
   return { images: data, count, rows, cols };
 }
 
-/** Reads an IDX image file, gzip-compressed or raw. */
-export function readIdxImages(file: string, opts: ReadOptions = {}): IdxImages {
-  return parseIdxImages(readMaybeGzip(file, opts), file);
-}
-
 function checkMagic(bytes: Uint8Array, file: string, expected: number, what: "images" | "labels"): void {
   if (bytes.length < 4) return; // parseIdx reports the truncation
   const magic = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, false);
@@ -167,29 +122,6 @@ export function parseIdxLabels(bytes: Uint8Array, file: string, numClasses = 10)
     }
   }
   return data;
-}
-
-/** Reads an IDX label file, gzip-compressed or raw. */
-export function readIdxLabels(file: string, numClasses = 10, opts: ReadOptions = {}): Uint8Array {
-  return parseIdxLabels(readMaybeGzip(file, opts), file, numClasses);
-}
-
-/** Reads a matching pair of image and label files; their counts must agree. */
-export function readIdxPair(
-  imagesFile: string,
-  labelsFile: string,
-  numClasses = 10,
-  opts: ReadOptions = {},
-): IdxImages & { labels: Uint8Array } {
-  const images = readIdxImages(imagesFile, opts);
-  const labels = readIdxLabels(labelsFile, numClasses, opts);
-  if (labels.length !== images.count) {
-    throw new DataError(
-      `${labelsFile}: has ${labels.length} labels but ${imagesFile} has ${images.count} images; ` +
-        `the two files do not belong together`,
-    );
-  }
-  return { ...images, labels };
 }
 
 /** Encodes an IDX file (unsigned bytes); the tests and tools use it to write small files. */

@@ -2,16 +2,14 @@
 // and the PNG/text helpers used to show the data.
 export {
   DataError,
-  readIdxImages,
-  readIdxLabels,
-  readIdxPair,
   parseIdx,
   parseIdxImages,
   parseIdxLabels,
-  readMaybeGzip,
   encodeIdx,
 } from "./idx.js";
-export type { IdxArray, IdxImages, ReadOptions } from "./idx.js";
+export { readIdxImages, readIdxLabels, readIdxPair, readMaybeGzip } from "./idxFile.js";
+export type { IdxArray, IdxImages } from "./idx.js";
+export type { ReadOptions } from "./idxFile.js";
 export { downloadFile, DownloadError, terminalProgress } from "./download.js";
 export type { RemoteFile, DownloadOptions, ProgressSink } from "./download.js";
 export {

@@ -2,6 +2,7 @@
 // show` and later for plots. PNG = signature + chunks (length, type, data, CRC-32 of type+data); the
 // pixels go in IDAT as zlib-compressed scanlines, each prefixed by a filter byte. node:zlib does deflate.
 import { deflateSync } from "node:zlib";
+import { crc32, PNG_SIGNATURE } from "./crc32.js";
 
 export interface Raster {
   width: number;
@@ -48,24 +49,7 @@ export function blitGray(
   }
 }
 
-const CRC_TABLE: Uint32Array = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (ISO-HDLC, the one PNG and gzip use). Pass a previous result as `crc` to continue a running CRC. */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = (crc ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-export const PNG_SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
+export { crc32, PNG_SIGNATURE } from "./crc32.js";
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);

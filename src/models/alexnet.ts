@@ -3,7 +3,7 @@
 //   "28":  input 1x28x28,   first block Conv2d(1,96,k5,p2)     ReLU MaxPool(3, stride 1)
 // The rest is shared: conv 96->256 k5 p2, pool, three 3x3 convs (384, 384, 256), pool, flatten (6400),
 // Linear 6400-4096-4096-classes with ReLU and Dropout(0.5).
-import { windowOutSize } from "../backend/backend.js";
+import { windowOutSize } from "../backend/shapes.js";
 import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential, init, type Module } from "../nn/index.js";
 
 export type AlexNetVariant = "224" | "28";

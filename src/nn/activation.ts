@@ -14,7 +14,7 @@ export class ReLU extends Module {
   }
 
   override ops(): OpName[] {
-    return ["relu"];
+    return ["relu", "reluBackward"];
   }
 
   override toString(): string {

@@ -1,6 +1,7 @@
 // nn.Conv2d: weight (out, in, kh, kw) and bias (out), PyTorch's default initialisation.
 import type { OpName } from "../backend/backend.js";
-import { conv2d, conv2dRelu, conv2dShape } from "../tensor/functional.js";
+import { conv2dShape } from "../backend/shapes.js";
+import { conv2d, conv2dRelu } from "../tensor/functional.js";
 import { zeros } from "../tensor/creation.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { defaultBound, fillUniform_ } from "./init.js";
@@ -59,7 +60,7 @@ export class Conv2d extends Module {
   }
 
   override ops(): OpName[] {
-    return ["conv2d"];
+    return ["conv2d", "conv2dBackward", "reluBackward"];
   }
 
   override toString(): string {

@@ -20,7 +20,7 @@ export class Dropout extends Module {
   }
 
   override ops(): OpName[] {
-    return ["dropout"];
+    return ["dropout", "dropoutBackward", "copy"];
   }
 
   override toString(): string {

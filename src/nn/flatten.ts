@@ -1,6 +1,6 @@
 // nn.Flatten: (N, C, H, W) -> (N, C*H*W) (start_dim=1, end_dim=-1).
 import type { OpName } from "../backend/backend.js";
-import { ShapeError } from "../tensor/functional.js";
+import { ShapeError } from "../backend/shapes.js";
 import { flatten } from "../tensor/ops.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { Module } from "./module.js";

@@ -1,6 +1,7 @@
 // nn.Linear: weight (out, in), bias (out), y = x W^T + b, PyTorch's default initialisation.
 import type { OpName } from "../backend/backend.js";
-import { linear, linearRelu, linearShape } from "../tensor/functional.js";
+import { linearShape } from "../backend/shapes.js";
+import { linear, linearRelu } from "../tensor/functional.js";
 import { zeros } from "../tensor/creation.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { defaultBound, fillUniform_ } from "./init.js";
@@ -42,7 +43,7 @@ export class Linear extends Module {
   }
 
   override ops(): OpName[] {
-    return ["linear"];
+    return ["linear", "linearBackward", "reluBackward"];
   }
 
   override toString(): string {

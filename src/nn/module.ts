@@ -10,7 +10,7 @@ import { Tensor, resolveBackend } from "../tensor/tensor.js";
 export class Parameter extends Tensor {
   constructor(t: Tensor) {
     // Take over t's storage; t itself must not be used afterwards.
-    super(t.backend.reshape(t.storage, t.shape), true);
+    super(t.backend.copy(t.storage), true);
     t.dispose();
     keep(this);
   }
@@ -123,19 +123,20 @@ export abstract class Module {
     for (const [name, p] of own) p.copy_(entries.get(name)!);
   }
 
-  /** Checks that `backend` supports every op of every module at `dtype`, then moves the parameters there. */
-  to(backendOrName: Backend | string, dtype: DType = "float32"): this {
+  /** The backend ops this model's forward and backward use, with the layer that needs each. */
+  requiredOps(): { op: OpName; neededBy: string }[] {
+    return this.modules().flatMap((m) => m.ops().map((op) => ({ op, neededBy: m.toString() })));
+  }
+
+  /** Checks that `backend` supports every op of every module at `dtype` (before anything moves), then moves
+   * the parameters there; values are read asynchronously, so a GPU backend on either side works. */
+  async to(backendOrName: Backend | string, dtype: DType = "float32"): Promise<this> {
     const backend = resolveBackend(backendOrName);
-    for (const m of this.modules()) {
-      for (const op of m.ops()) {
-        if (!backend.supports(op, dtype)) throw new UnsupportedOpError(op, dtype, backend, m.toString());
-      }
-    }
+    checkOps(backend, this.requiredOps(), dtype);
     for (const m of this.modules()) {
       for (const [name, p] of m._params) {
         if (p.backend === backend && p.dtype === dtype) continue;
-        const data = p.dataSync();
-        const moved = new Tensor(backend.fromArray(data, p.shape, dtype));
+        const moved = new Tensor(backend.fromArray(await p.data(), p.shape, dtype));
         m.registerParameter(name, moved);
       }
     }
@@ -149,5 +150,13 @@ export abstract class Module {
       p.grad = null;
       p.dispose();
     }
+  }
+}
+
+/** Throws UnsupportedOpError for the first op `backend` lacks at `dtype`, naming op, dtype, device and who
+ * needs it (a layer, the loss, the optimizer). The trainer calls it with everything a step uses. */
+export function checkOps(backend: Backend, ops: readonly { op: OpName; neededBy: string }[], dtype: DType): void {
+  for (const { op, neededBy } of ops) {
+    if (!backend.supports(op, dtype)) throw new UnsupportedOpError(op, dtype, backend, neededBy);
   }
 }

@@ -1,6 +1,7 @@
 // nn.MaxPool2d: stride defaults to the kernel size and padding to 0, as in PyTorch.
 import type { OpName, Pool2dParams } from "../backend/backend.js";
-import { maxPool2d, maxPool2dShape } from "../tensor/functional.js";
+import { maxPool2dShape } from "../backend/shapes.js";
+import { maxPool2d } from "../tensor/functional.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { Module } from "./module.js";
 
@@ -37,7 +38,7 @@ export class MaxPool2d extends Module {
   }
 
   override ops(): OpName[] {
-    return ["maxPool2d"];
+    return ["maxPool2d", "maxPool2dBackward"];
   }
 
   override toString(): string {

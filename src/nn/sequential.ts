@@ -1,7 +1,7 @@
 // nn.Sequential: layers applied in order, named "0", "1", ... (PyTorch's state_dict names), iterable and
 // indexable (`net[3]`, `for (const layer of net)`). A shape mismatch is reported with the layer's index and
 // PyTorch-style description, what it expected and what it got.
-import { ShapeError } from "../tensor/functional.js";
+import { ShapeError } from "../backend/shapes.js";
 import type { Tensor } from "../tensor/tensor.js";
 import { ReLU } from "./activation.js";
 import { Module } from "./module.js";

@@ -45,7 +45,7 @@ export class SGD {
       let v = this.velocity.get(p) ?? null;
       const first = v === null;
       if (first && this.options.momentum !== 0) {
-        v = keep(new Tensor(p.backend.zeros(p.shape, p.dtype)));
+        v = keep(new Tensor(p.backend.fill(p.shape, p.dtype, 0)));
         this.velocity.set(p, v);
       }
       p.backend.sgdUpdate(p.storage, p.grad.storage, v ? v.storage : null, this.options, first);

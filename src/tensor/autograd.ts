@@ -82,9 +82,7 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
     seed = backend.reshape(grad.storage, grad.shape);
   } else {
     if (root.numel !== 1) throw new Error(`backward() without a gradient needs a scalar, got shape [${root.shape.join(", ")}]`);
-    const zero = backend.zeros(root.shape, root.dtype);
-    seed = backend.affine(zero, 0, 1);
-    backend.dispose(zero);
+    seed = backend.fill(root.shape, root.dtype, 1);
   }
   const grads = new Map<Tensor, Storage>([[root, seed]]);
   const accumulate = (t: Tensor, g: Storage): void => {

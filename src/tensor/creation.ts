@@ -17,11 +17,12 @@ function make(shape: readonly number[], options: TensorOptions, fill: (data: Flo
 
 export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
   const dtype = options.dtype ?? "float32";
-  return new Tensor(resolveBackend(options.backend).zeros(shape, dtype), options.requiresGrad ?? false);
+  return new Tensor(resolveBackend(options.backend).fill(shape, dtype, 0), options.requiresGrad ?? false);
 }
 
 export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
-  return make(shape, options, (d) => d.fill(value));
+  const dtype = options.dtype ?? "float32";
+  return new Tensor(resolveBackend(options.backend).fill(shape, dtype, value), options.requiresGrad ?? false);
 }
 
 export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {

@@ -1,24 +1,13 @@
 // Layer-sized differentiable ops (torch.nn.functional): conv2d, maxPool2d, linear, dropout, crossEntropy.
-// Each checks its operands' shapes with a message that says what was expected, calls the backend's forward,
-// and records the backend's backward with whatever context the forward saved.
-import { type Backend, type Conv2dParams, type Pool2dParams, type Storage, windowOutSize } from "../backend/backend.js";
+// Each checks its operands' shapes (shapes.ts, with a message that says what was expected), calls the
+// backend's forward, and records the backend's backward beside it with whatever context the forward saved.
+import type { Backend, Conv2dParams, Pool2dParams, Storage } from "../backend/backend.js";
+import { ShapeError, conv2dShape, fmt, linearShape, maxPool2dShape } from "../backend/shapes.js";
 import { defaultRng, type Rng } from "./random.js";
-import { commonBackend, record } from "./ops.js";
+import { commonBackend, record, relu } from "./ops.js";
 import { Tensor } from "./tensor.js";
 
-import { relu } from "./ops.js";
-
-export { relu };
-
-/** A shape mismatch found by an op or layer; nn.Sequential adds the layer's index and name. */
-export class ShapeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ShapeError";
-  }
-}
-
-export const fmt = (shape: readonly (number | string)[]): string => `[${shape.join(", ")}]`;
+export { relu, ShapeError, fmt, conv2dShape, linearShape, maxPool2dShape };
 
 function pair(v: number | readonly [number, number]): [number, number] {
   return typeof v === "number" ? [v, v] : [v[0], v[1]];
@@ -27,20 +16,6 @@ function pair(v: number | readonly [number, number]): [number, number] {
 export interface Conv2dOptions {
   stride?: number | [number, number];
   padding?: number | [number, number];
-}
-
-/** Output shape of conv2d, validating the input (N,C,H,W) against the weight (O,C,KH,KW). */
-export function conv2dShape(x: readonly number[], w: readonly number[], p: Conv2dParams): number[] {
-  if (x.length !== 4) throw new ShapeError(`expected input (N, C, H, W) with 4 dimensions, got ${fmt(x)}`);
-  const [n, c, h, wd] = x as [number, number, number, number];
-  const [o, ci, kh, kw] = w as [number, number, number, number];
-  if (c !== ci) throw new ShapeError(`expected input with ${ci} channels ${fmt(["N", ci, "H", "W"])}, got ${fmt(x)}`);
-  const oh = windowOutSize(h, kh, p.stride[0], p.padding[0]);
-  const ow = windowOutSize(wd, kw, p.stride[1], p.padding[1]);
-  if (oh < 1 || ow < 1) {
-    throw new ShapeError(`kernel ${kh}x${kw} with padding ${p.padding[0]}x${p.padding[1]} does not fit input ${h}x${wd} (got ${fmt(x)})`);
-  }
-  return [n, o, oh, ow];
 }
 
 export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, options: Conv2dOptions = {}): Tensor {
@@ -55,11 +30,10 @@ export function conv2dRelu(x: Tensor, w: Tensor, b: Tensor | null, options: Conv
 
 function convLayer(x: Tensor, w: Tensor, b: Tensor | null, options: Conv2dOptions, withRelu: boolean): Tensor {
   const p: Conv2dParams = { stride: pair(options.stride ?? 1), padding: pair(options.padding ?? 0) };
-  conv2dShape(x.shape, w.shape, p);
+  conv2dShape(x.shape, w.shape, p, b?.shape);
   const operands = b ? [x, w, b] : [x, w];
   const backend = commonBackend("conv2d", operands);
-  if (withRelu && !backend.conv2dRelu) return relu(convLayer(x, w, b, options, false));
-  const y = withRelu ? backend.conv2dRelu!(x.storage, w.storage, b ? b.storage : null, p) : backend.conv2d(x.storage, w.storage, b ? b.storage : null, p);
+  const y = backend.conv2d(x.storage, w.storage, b ? b.storage : null, p, { relu: withRelu });
   return record(withRelu ? "conv2dRelu" : "conv2d", y, operands, (dy) => {
     // dy is (N,O,OH,OW) [-> dz before the ReLU] -> dx (N,C,H,W), dw (O,C,KH,KW), db (O)
     const dz = withRelu ? backend.reluBackward(dy, y) : dy;
@@ -81,19 +55,6 @@ export interface Pool2dOptions {
   padding?: number | [number, number];
 }
 
-export function maxPool2dShape(x: readonly number[], p: Pool2dParams): number[] {
-  if (x.length !== 4) throw new ShapeError(`expected input (N, C, H, W) with 4 dimensions, got ${fmt(x)}`);
-  const [n, c, h, w] = x as [number, number, number, number];
-  const [kh, kw] = p.kernel;
-  if (p.padding[0] * 2 > kh || p.padding[1] * 2 > kw) {
-    throw new ShapeError(`padding ${p.padding.join("x")} must be at most half of kernel ${kh}x${kw}`);
-  }
-  if (h + 2 * p.padding[0] < kh || w + 2 * p.padding[1] < kw) {
-    throw new ShapeError(`pooling window ${kh}x${kw} is larger than the padded input ${h + 2 * p.padding[0]}x${w + 2 * p.padding[1]} (input ${fmt(x)})`);
-  }
-  return [n, c, windowOutSize(h, kh, p.stride[0], p.padding[0]), windowOutSize(w, kw, p.stride[1], p.padding[1])];
-}
-
 /** Max pooling; stride defaults to the kernel size, as in PyTorch. */
 export function maxPool2d(x: Tensor, kernel: number | [number, number], options: Pool2dOptions = {}): Tensor {
   const k = pair(kernel);
@@ -108,14 +69,6 @@ export function maxPool2d(x: Tensor, kernel: number | [number, number], options:
   );
 }
 
-export function linearShape(x: readonly number[], w: readonly number[]): number[] {
-  const [o, i] = w as [number, number];
-  if (x.length !== 2 || x[1] !== i) {
-    throw new ShapeError(`expected input ${fmt(["N", i])}, got ${fmt(x)}`);
-  }
-  return [x[0]!, o];
-}
-
 export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
   return linearLayer(x, w, b, false);
 }
@@ -126,11 +79,10 @@ export function linearRelu(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
 }
 
 function linearLayer(x: Tensor, w: Tensor, b: Tensor | null, withRelu: boolean): Tensor {
-  linearShape(x.shape, w.shape);
+  linearShape(x.shape, w.shape, b?.shape);
   const operands = b ? [x, w, b] : [x, w];
   const backend = commonBackend("linear", operands);
-  if (withRelu && !backend.linearRelu) return relu(linearLayer(x, w, b, false));
-  const y = withRelu ? backend.linearRelu!(x.storage, w.storage, b ? b.storage : null) : backend.linear(x.storage, w.storage, b ? b.storage : null);
+  const y = backend.linear(x.storage, w.storage, b ? b.storage : null, { relu: withRelu });
   return record(withRelu ? "linearRelu" : "linear", y, operands, (dy) => {
     // dy is (N,O) [-> dz before the ReLU] -> dx (N,I), dw (O,I), db (O)
     const dz = withRelu ? backend.reluBackward(dy, y) : dy;
@@ -140,14 +92,25 @@ function linearLayer(x: Tensor, w: Tensor, b: Tensor | null, withRelu: boolean):
   });
 }
 
-/** Inverted dropout; identity when not training or p == 0. The mask seed comes from `rng`. */
+let dropoutRowOffset = 0;
+
+/** The global index of the batch's first row, for dropout masks (default 0). A data-parallel rank that
+ * computes rows r0.. of the global batch sets r0, so its masks equal the single-process run's rows. */
+export function setDropoutRowOffset(rows: number): void {
+  if (!(Number.isInteger(rows) && rows >= 0)) throw new Error(`dropout row offset must be a non-negative integer, got ${rows}`);
+  dropoutRowOffset = rows;
+}
+
+/** Inverted dropout; identity when not training or p == 0. The mask seed comes from `rng`; element i of
+ * a (N, ...) input is hashed at (row offset) * (elements per row) + i. */
 export function dropout(x: Tensor, p: number, training: boolean, rng: Rng = defaultRng): Tensor {
   if (!(p >= 0 && p <= 1)) throw new Error(`dropout probability must be in [0, 1], got ${p}`);
   const backend = x.backend;
   if (!training || p === 0) {
-    return record("dropout", backend.reshape(x.storage, x.shape), [x], (dy) => [backend.reshape(dy, dy.shape)]);
+    return record("dropout", backend.copy(x.storage), [x], (dy) => [backend.copy(dy)]);
   }
-  const { y, ctx } = backend.dropout(x.storage, p, rng.nextU32());
+  const perRow = x.ndim > 0 && x.shape[0]! > 0 ? x.numel / x.shape[0]! : 0;
+  const { y, ctx } = backend.dropout(x.storage, p, rng.nextU32(), dropoutRowOffset * perRow);
   return record("dropout", y, [x], (dy) => [backend.dropoutBackward(dy, ctx)], () => ctx.dispose());
 }
 

@@ -3,6 +3,7 @@
 // (conv2d, pooling, linear, dropout, cross-entropy) are in functional.ts.
 import type { Backend, BinaryOp, Storage } from "../backend/backend.js";
 import { numel } from "../backend/backend.js";
+import { checkReshape, matmulShape, normalizeAxes, transposeShape } from "../backend/shapes.js";
 import { isGradEnabled } from "./autograd.js";
 import { Tensor } from "./tensor.js";
 
@@ -48,10 +49,7 @@ function sumTo(backend: Backend, g: Storage, shape: readonly number[]): Storage 
 }
 
 function scalarLike(a: Tensor, value: number): Tensor {
-  const zero = a.backend.zeros([], a.dtype);
-  const s = a.backend.affine(zero, 0, value);
-  a.backend.dispose(zero);
-  return new Tensor(s);
+  return new Tensor(a.backend.fill([], a.dtype, value));
 }
 
 function binaryOp(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
@@ -62,8 +60,8 @@ function binaryOp(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
     let ga: Storage | null = null;
     let gb: Storage | null = null;
     if (op === "add" || op === "sub") {
-      if (a.requiresGrad) ga = backend.reshape(g, g.shape);
-      if (b.requiresGrad) gb = op === "add" ? backend.reshape(g, g.shape) : backend.affine(g, -1, 0);
+      if (a.requiresGrad) ga = backend.copy(g);
+      if (b.requiresGrad) gb = op === "add" ? backend.copy(g) : backend.affine(g, -1, 0);
     } else if (op === "mul") {
       if (a.requiresGrad) ga = backend.binary("mul", g, b.storage);
       if (b.requiresGrad) gb = backend.binary("mul", g, a.storage);
@@ -112,15 +110,6 @@ export function relu(a: Tensor): Tensor {
   return record("relu", y, [a], (g) => [backend.reluBackward(g, y)]);
 }
 
-function normalizeAxes(axes: number | readonly number[], rank: number): number[] {
-  const list = typeof axes === "number" ? [axes] : [...axes];
-  return list.map((ax) => {
-    const a = ax < 0 ? ax + rank : ax;
-    if (a < 0 || a >= rank) throw new Error(`axis ${ax} out of range for rank ${rank}`);
-    return a;
-  });
-}
-
 export function sum(a: Tensor, axes: number | readonly number[] = [], keepDims = false): Tensor {
   return scaledSum("sum", a, axes, keepDims, false);
 }
@@ -141,7 +130,7 @@ function scaledSum(op: string, a: Tensor, axes: number | readonly number[], keep
     // Broadcast g (times the scale) back over the reduced axes.
     const keptShape = a.shape.map((d, i) => (ax.length === 0 || ax.includes(i) ? 1 : d));
     const gk = backend.reshape(g, keptShape);
-    const zero = backend.zeros(a.shape, a.dtype);
+    const zero = backend.fill(a.shape, a.dtype, 0);
     const spread = backend.binary("add", zero, gk);
     const ga = average ? backend.affine(spread, scale, 0) : spread;
     if (average) backend.dispose(spread);
@@ -151,6 +140,7 @@ function scaledSum(op: string, a: Tensor, axes: number | readonly number[], keep
 }
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  matmulShape(a.shape, b.shape, false, false);
   const backend = commonBackend("matmul", [a, b]);
   const out = backend.matmul(a.storage, b.storage, false, false);
   return record("matmul", out, [a, b], (g) => [
@@ -161,24 +151,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 }
 
 export function transpose(a: Tensor): Tensor {
-  if (a.ndim !== 2) throw new Error(`transpose needs a 2-D tensor, got shape [${a.shape.join(", ")}]`);
+  transposeShape(a.shape);
   const backend = a.backend;
-  // a^T = a^T @ I, which keeps the backend interface free of a separate transpose op.
-  const eye = identity(backend, a.shape[0]!, a);
-  const out = backend.matmul(a.storage, eye, true, false);
-  backend.dispose(eye);
-  return record("transpose", out, [a], (g) => {
-    const eyeT = identity(backend, g.shape[0]!, a);
-    const ga = backend.matmul(g, eyeT, true, false);
-    backend.dispose(eyeT);
-    return [ga];
-  });
-}
-
-function identity(backend: Backend, n: number, like: Tensor): Storage {
-  const data = like.dtype === "float64" ? new Float64Array(n * n) : new Float32Array(n * n);
-  for (let i = 0; i < n; i++) data[i * n + i] = 1;
-  return backend.fromArray(data, [n, n], like.dtype);
+  // a is (M,N) -> (N,M); the gradient (N,M) goes back through the same transpose
+  return record("transpose", backend.transpose(a.storage), [a], (g) => [backend.transpose(g)]);
 }
 
 export function reshape(a: Tensor, shape: readonly number[]): Tensor {
@@ -200,8 +176,6 @@ function resolveShape(shape: readonly number[], total: number, from: readonly nu
     const known = out.reduce((n, d, i) => (i === free ? n : n * d), 1);
     out[free] = known === 0 ? 0 : total / known;
   }
-  if (numel(out) !== total || out.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new Error(`cannot reshape [${from.join(", ")}] (${total} values) to [${shape.join(", ")}]`);
-  }
+  checkReshape(from, out);
   return out;
 }

@@ -115,7 +115,7 @@ export class Tensor {
 
   /** Same storage values, no history (a copy, so each tensor owns its buffer). */
   detach(): Tensor {
-    return new Tensor(this.backend.reshape(this.storage, this.shape));
+    return new Tensor(this.backend.copy(this.storage));
   }
 
   /** Replaces the values in place (same shape and dtype), like torch's `t.copy_(src)` under no_grad. The
@@ -130,13 +130,25 @@ export class Tensor {
     return this;
   }
 
-  /** Copies `src`'s values into this tensor in place (across backends too). */
+  /** Copies `src`'s values into this tensor in place: on one backend, or from one whose values can be read
+   * synchronously (a CPU). From a GPU, use `await t.copyAsync_(src)`. */
   copy_(src: Tensor): this {
     if (src.backend === this.backend && src.dtype === this.dtype) {
       return this.assignStorage_(this.backend.reshape(src.storage, this.shape));
     }
-    const values = src.dataSync();
-    return this.assignStorage_(this.backend.fromArray(values, this.shape, this.dtype));
+    return this.assignStorage_(this.backend.fromArray(src.dataSync(), this.shape, this.dtype));
+  }
+
+  /** copy_ across any two backends, reading `src` asynchronously. */
+  async copyAsync_(src: Tensor): Promise<this> {
+    if (src.backend === this.backend && src.dtype === this.dtype) return this.copy_(src);
+    return this.assignStorage_(this.backend.fromArray(await src.data(), this.shape, this.dtype));
+  }
+
+  /** This tensor's values on another backend (a new tensor; this one is unchanged). */
+  async to(backend: Backend | string): Promise<Tensor> {
+    const target = resolveBackend(backend);
+    return new Tensor(target.fromArray(await this.data(), this.shape, this.dtype));
   }
 
   requiresGrad_(flag = true): this {

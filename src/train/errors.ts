@@ -18,7 +18,7 @@ export class CheckpointError extends Error {
 
 /** A short, human reason for a Node fs error ("no space left on device (ENOSPC)"), used inside messages. */
 export function describeFsError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
+  const e = err as { code?: unknown } | undefined;
   const code = typeof e?.code === "string" ? e.code : undefined;
   const reasons: Record<string, string> = {
     ENOSPC: "no space left on device",

@@ -16,7 +16,7 @@ export interface LoadedModel {
   source: string;
 }
 
-export function loadModel(path: string, backend: Backend, log: (msg: string) => void = () => {}): LoadedModel {
+export async function loadModel(path: string, backend: Backend, log: (msg: string) => void = () => {}): Promise<LoadedModel> {
   const weights = new Map(readModelWeights(path, log).map((t) => [t.name, t]));
   const source = path;
   const first = weights.get("0.weight");
@@ -29,7 +29,7 @@ export function loadModel(path: string, backend: Backend, log: (msg: string) => 
   const variant: AlexNetVariant = kernel === 11 ? "224" : "28";
   const classes = last.shape[0]!;
   // A network trained with --width-scale has first-layer width 96 x scale.
-  const net = alexNet({ variant, inChannels: first.shape[1]!, classes, widthScale: first.shape[0]! / 96 }).to(backend);
+  const net = await alexNet({ variant, inChannels: first.shape[1]!, classes, widthScale: first.shape[0]! / 96 }).to(backend);
   tidy(() => net.loadStateDict(new Map([...weights].map(([name, t]) => [name, tensor(t.data, { shape: t.shape, backend })]))));
   net.eval();
   return { net, variant, classes, source };

@@ -1,9 +1,13 @@
 // d2l's train_ch6 in TypeScript: per epoch, SGD steps over shuffled batches accumulating (loss x n, correct,
 // n), five training points per epoch and the test accuracy at each epoch end (evaluation mode), a timer that
-// counts only the training steps. The loop can stop after any step and resume from a saved TrainState to the
-// same weights and metrics; a NaN or infinite loss stops it with a clear error.
-import type { Backend } from "../backend/backend.js";
-import type { Batch, DataLoader } from "../data/loader.js";
+// counts only the training steps. A step reads nothing back: its loss and correct count stay on the backend
+// until the next plot point or checkpoint, when they are read together (a GPU reads back only
+// asynchronously, and a read per step would stall it). The loop can stop after any step and resume from a
+// saved TrainState to the same weights and metrics; a NaN or infinite loss stops it with a clear error.
+// Browser-safe: the event-loop yield between steps comes from platform.ts.
+import type { Backend, OpName } from "../backend/backend.js";
+import type { Batch } from "../data/batch.js";
+import { checkOps } from "../nn/module.js";
 import type { Sequential } from "../nn/sequential.js";
 import type { SGD } from "../optim/sgd.js";
 import { noGrad } from "../tensor/autograd.js";
@@ -11,6 +15,15 @@ import { crossEntropy } from "../tensor/functional.js";
 import { defaultRng } from "../tensor/random.js";
 import { tidy } from "../tensor/scope.js";
 import { Tensor, tensor } from "../tensor/tensor.js";
+import { yieldToEventLoop } from "./platform.js";
+
+/** What trainCh6 needs of a data loader (src/data/loader.ts in Node; the web page has its own). */
+export interface BatchSource {
+  readonly numBatches: number;
+  readonly batchSize: number;
+  /** The batches of `epoch` (a pure function of it for shuffled loaders), from batch `start` on. */
+  iterate(epoch: number, start?: number): AsyncIterable<Batch>;
+}
 
 /** One point of d2l's animated plot: training points carry loss and accuracy, epoch ends the test accuracy. */
 export interface MetricPoint {
@@ -54,8 +67,12 @@ export interface StepInfo {
 }
 
 export interface TrainerHooks {
+  /** After every step, for progress; trainLoss/trainAcc are as of the last read (plot point). */
   onStep?(info: StepInfo, state: TrainState): void;
   onPoint?(point: MetricPoint, state: TrainState): void;
+  /** Steps between calls of onCheckpoint (0 or absent: none); the state it gets has its metrics read. */
+  checkpointEvery?: number;
+  onCheckpoint?(state: TrainState): void | Promise<void>;
   /** Called after each epoch's evaluation, with the state to checkpoint. */
   onEpochEnd?(state: TrainState): void | Promise<void>;
   /** Checked after every step; true stops the loop (state then points after the last completed step). */
@@ -77,8 +94,8 @@ export class DivergedError extends Error {
 export interface TrainOptions {
   epochs: number;
   backend: Backend;
-  trainLoader: DataLoader;
-  testLoader: DataLoader;
+  trainLoader: BatchSource;
+  testLoader: BatchSource;
   optimizer: SGD;
   hooks?: TrainerHooks;
 }
@@ -108,102 +125,162 @@ export function argmaxRows(values: ArrayLike<number>, n: number, k: number): Int
   return out;
 }
 
-/** Number of rows whose largest logit is at the label (d2l's accuracy, as a count). */
-export function countCorrect(logits: Tensor, labels: Int32Array): number {
-  const predicted = argmaxRows(logits.dataSync(), labels.length, logits.shape[1]!);
-  return predicted.reduce((n, p, i) => n + (p === labels[i] ? 1 : 0), 0);
-}
+/** Every op a training step and evaluation use beyond the model's own (loss, optimizer, metrics, autograd). */
+export const TRAINING_OPS: readonly { op: OpName; neededBy: string }[] = [
+  { op: "crossEntropy", neededBy: "the loss (cross-entropy)" },
+  { op: "crossEntropyBackward", neededBy: "the loss (cross-entropy)" },
+  { op: "correctCount", neededBy: "the accuracy metric" },
+  { op: "binary", neededBy: "the accuracy metric and gradient accumulation" },
+  { op: "fill", neededBy: "autograd and SGD momentum" },
+  { op: "sgdUpdate", neededBy: "the optimizer (SGD)" },
+];
 
-/** Lets signals and timers run between steps. The loader worker's replies arrive as a stream of messages that
- * Node drains, with their promise continuations, in one go: without this, a Ctrl-C would wait for the epoch's end. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** d2l's evaluate_accuracy_gpu: accuracy over a whole loader in evaluation mode, without a graph. */
-export async function evaluateAccuracy(net: Sequential, loader: DataLoader, backend: Backend,
+/** d2l's evaluate_accuracy_gpu: accuracy over a whole loader in evaluation mode, without a graph. The
+ * correct counts add up on the backend and are read once at the end. */
+export async function evaluateAccuracy(net: Sequential, loader: BatchSource, backend: Backend,
   onBatch?: (done: number, total: number) => void): Promise<number> {
   const wasTraining = net.training;
   net.eval();
-  let correct = 0;
+  let correct: Tensor | null = null;
   let n = 0;
   let done = 0;
   try {
     for await (const batch of loader.iterate(0)) {
-      correct += tidy(() => noGrad(() => countCorrect(net.call(batchTensor(batch, backend)), batch.labels)));
+      const batchCorrect = tidy(() => noGrad(() => correctCountOf(net.call(batchTensor(batch, backend)), batch.labels)));
+      if (correct) {
+        const sum: Tensor = correct.add(batchCorrect);
+        correct.dispose();
+        batchCorrect.dispose();
+        correct = sum;
+      } else correct = batchCorrect;
       n += batch.labels.length;
       onBatch?.(++done, loader.numBatches);
       await yieldToEventLoop();
     }
+    return n === 0 ? 0 : (await correct!.data())[0]! / n;
   } finally {
+    correct?.dispose();
     net.train(wasTraining);
   }
-  return n === 0 ? 0 : correct / n;
 }
 
-/** Runs (or continues, from `state`) d2l's training loop. */
+function correctCountOf(logits: Tensor, labels: Int32Array): Tensor {
+  return new Tensor(logits.backend.correctCount(logits.storage, labels));
+}
+
+/** One step's results, on the backend until read, and where the loop stood before it. */
+interface PendingStep {
+  loss: Tensor;
+  correct: Tensor;
+  n: number;
+  before: Pick<TrainState, "epoch" | "batch" | "step" | "rng">;
+}
+
+function disposeSteps(steps: PendingStep[]): void {
+  for (const p of steps) {
+    p.loss.dispose();
+    p.correct.dispose();
+  }
+}
+
+/** Runs (or continues, from `state`) d2l's training loop. Every op it needs is checked before the first step. */
 export async function trainCh6(net: Sequential, options: TrainOptions, state: TrainState = initialTrainState()): Promise<TrainResult> {
   const { epochs, backend, trainLoader, testLoader, optimizer, hooks = {} } = options;
+  checkOps(backend, [...net.requiredOps(), ...TRAINING_OPS], "float32");
   const numBatches = trainLoader.numBatches;
   const pointEvery = Math.max(1, Math.floor(numBatches / 5));
+  const checkpointEvery = hooks.onCheckpoint ? hooks.checkpointEvery ?? 0 : 0;
   defaultRng.setState(state.rng);
-  let stopped = false;
-  while (state.epoch < epochs && !stopped) {
-    net.train();
-    if (state.batch === 0) state.metric = [0, 0, 0];
-    const epochStart = state.metric[2];
-    let epochSeconds = 0;
-    for await (const batch of trainLoader.iterate(state.epoch, state.batch)) {
-      const started = performance.now();
-      const [loss, correct] = tidy(() => {
-        optimizer.zeroGrad();
-        const logits = net.call(batchTensor(batch, backend));
-        const l = crossEntropy(logits, batch.labels);
-        const value = l.item();
-        if (!Number.isFinite(value)) return [value, 0];
-        l.backward();
-        optimizer.step();
-        return [value, countCorrect(logits, batch.labels)];
+  const pending: PendingStep[] = [];
+  // Reads the pending steps' losses and counts, in order, into d2l's accumulator (the same float64 sums a
+  // read per step gives); a non-finite loss rewinds the state to before its step and stops. The wait counts
+  // as training time: on an asynchronous backend that is when the steps' work finishes.
+  const settle = async (): Promise<number> => {
+    if (pending.length === 0) return 0;
+    const started = performance.now();
+    const steps = pending.splice(0);
+    try {
+      const values = await Promise.all(steps.map(async (p) => [(await p.loss.data())[0]!, (await p.correct.data())[0]!] as const));
+      values.forEach(([loss, correct], k) => {
+        const p = steps[k]!;
+        if (!Number.isFinite(loss)) {
+          Object.assign(state, p.before);
+          throw new DivergedError(state, loss, optimizer.options.lr);
+        }
+        state.metric = [state.metric[0] + loss * p.n, state.metric[1] + correct, state.metric[2] + p.n];
       });
-      if (!Number.isFinite(loss)) {
-        optimizer.zeroGrad();
-        throw new DivergedError(state, loss, optimizer.options.lr);
-      }
-      const n = batch.labels.length;
-      state.metric = [state.metric[0] + loss * n, state.metric[1] + correct, state.metric[2] + n];
-      const seconds = (performance.now() - started) / 1000;
-      state.timerSum += seconds;
-      epochSeconds += seconds;
-      const i = state.batch;
-      state.batch++;
-      state.step++;
-      state.rng = defaultRng.getState();
-      const [sumLoss, sumCorrect, count] = state.metric;
-      if ((i + 1) % pointEvery === 0 || i === numBatches - 1) {
-        const point = { x: state.epoch + (i + 1) / numBatches, trainLoss: sumLoss / count, trainAcc: sumCorrect / count };
-        state.points.push(point);
-        hooks.onPoint?.(point, state);
-      }
-      // After the point: a checkpoint taken in onStep must include it.
-      hooks.onStep?.({ epoch: state.epoch, batch: i, numBatches, batchSize: trainLoader.batchSize, trainLoss: sumLoss / count, trainAcc: sumCorrect / count,
-        examplesPerSec: (count - epochStart) / Math.max(epochSeconds, 1e-9) }, state);
-      await yieldToEventLoop();
-      if (hooks.shouldStop?.(state)) {
-        stopped = true;
-        break;
-      }
+    } finally {
+      disposeSteps(steps);
     }
-    if (stopped) break;
+    const waited = (performance.now() - started) / 1000;
+    state.timerSum += waited;
+    return waited;
+  };
+  let stopped = false;
+  try {
+    while (state.epoch < epochs && !stopped) {
+      net.train();
+      if (state.batch === 0) state.metric = [0, 0, 0];
+      let epochSeconds = 0;
+      let epochExamples = 0;
+      for await (const batch of trainLoader.iterate(state.epoch, state.batch)) {
+        const started = performance.now();
+        const before = { epoch: state.epoch, batch: state.batch, step: state.step, rng: state.rng };
+        const { loss, correct } = tidy(() => {
+          optimizer.zeroGrad();
+          const logits = net.call(batchTensor(batch, backend));
+          const l = crossEntropy(logits, batch.labels);
+          l.backward();
+          optimizer.step();
+          return { loss: l.detach(), correct: correctCountOf(logits, batch.labels) };
+        });
+        pending.push({ loss, correct, n: batch.labels.length, before });
+        const seconds = (performance.now() - started) / 1000;
+        state.timerSum += seconds;
+        epochSeconds += seconds;
+        epochExamples += batch.labels.length;
+        const i = state.batch;
+        state.batch++;
+        state.step++;
+        state.rng = defaultRng.getState();
+        const atPoint = (i + 1) % pointEvery === 0 || i === numBatches - 1;
+        const atCheckpoint = checkpointEvery > 0 && state.step % checkpointEvery === 0;
+        if (atPoint || atCheckpoint) epochSeconds += await settle();
+        const [sumLoss, sumCorrect, count] = state.metric;
+        if (atPoint) {
+          const point = { x: state.epoch + (i + 1) / numBatches, trainLoss: sumLoss / count, trainAcc: sumCorrect / count };
+          state.points.push(point);
+          hooks.onPoint?.(point, state);
+        }
+        // After the point: a checkpoint must include it.
+        if (atCheckpoint) await hooks.onCheckpoint!(state);
+        hooks.onStep?.({ epoch: state.epoch, batch: i, numBatches, batchSize: trainLoader.batchSize,
+          trainLoss: sumLoss / count, trainAcc: sumCorrect / count, examplesPerSec: epochExamples / Math.max(epochSeconds, 1e-9) }, state);
+        await yieldToEventLoop();
+        if (hooks.shouldStop?.(state)) {
+          await settle();
+          stopped = true;
+          break;
+        }
+      }
+      if (stopped) break;
+      await settle();
+      optimizer.zeroGrad();
+      const testAcc = await evaluateAccuracy(net, testLoader, backend, hooks.onEvalBatch);
+      state.lastTestAcc = testAcc;
+      const point = { x: state.epoch + 1, testAcc };
+      state.points.push(point);
+      hooks.onPoint?.(point, state);
+      // The epoch's metric stays until the next epoch starts: d2l's final line prints the last epoch's values.
+      state.epoch++;
+      state.batch = 0;
+      await hooks.onEpochEnd?.(state);
+    }
+  } catch (e) {
     optimizer.zeroGrad();
-    const testAcc = await evaluateAccuracy(net, testLoader, backend, hooks.onEvalBatch);
-    state.lastTestAcc = testAcc;
-    const point = { x: state.epoch + 1, testAcc };
-    state.points.push(point);
-    hooks.onPoint?.(point, state);
-    // The epoch's metric stays until the next epoch starts: d2l's final line prints the last epoch's values.
-    state.epoch++;
-    state.batch = 0;
-    await hooks.onEpochEnd?.(state);
+    throw e;
+  } finally {
+    disposeSteps(pending.splice(0));
   }
   const [sumLoss, sumCorrect, count] = state.metric;
   return {

@@ -82,3 +82,11 @@ function load(): { backend: NativeBackend } | { error: string } {
   }
   return { backend };
 }
+
+/** The native backend's factory for createBackend: options.threads sets its OpenMP thread count. */
+export async function createNativeBackend(options: { threads?: unknown } = {}): Promise<NativeBackend> {
+  const native = loadNativeBackend();
+  if ("error" in native) throw new Error(native.error);
+  if (options.threads !== undefined) native.backend.setThreads(options.threads as number);
+  return native.backend;
+}

@@ -2,11 +2,12 @@
 // definition of each op and the oracle the fast backends are tested against, so it favours clarity over
 // speed. Layer ops live in layers.ts; this file holds memory and the small general ops.
 import {
-  type Backend, type BinaryOp, type Conv2dParams, type DType, type MemoryStats, type OpContext, type OpName,
-  type Pool2dParams, type Precision, type PrecisionSupport, type SgdParams, type Storage, type UnaryOp, numel,
-  bytesPerElement,
+  type Backend, type BinaryOp, type Conv2dParams, type DType, type Epilogue, type MemoryStats, type OpContext,
+  type OpName, type Pool2dParams, type Precision, type PrecisionSupport, type SgdParams, type Storage, type UnaryOp,
+  OP_NAMES, numel, bytesPerElement,
 } from "../backend.js";
-import { roundBf16 } from "../precision.js";
+import { broadcastShapes, checkReshape, conv2dShape, linearShape, matmulShape, normalizeAxes, transposeShape } from "../shapes.js";
+import { PrecisionError, roundBf16 } from "../precision.js";
 import * as layers from "./layers.js";
 
 export type Data = Float32Array | Float64Array;
@@ -41,6 +42,7 @@ export class ReferenceBackend implements Backend {
   /** bf16 is emulated: conv2d and linear round their operands and results to bfloat16 and compute in
    * float32 between, which models what a bf16 backend computes (up to summation order). */
   setPrecision(p: Precision): void {
+    if (p === "fp16") throw new PrecisionError(`fp16 is not available on cpu (reference backend): ${this.precisionSupport(p).detail}`);
     this.mode = p;
   }
 
@@ -48,8 +50,10 @@ export class ReferenceBackend implements Backend {
     return this.mode;
   }
 
-  bf16Support(): PrecisionSupport {
-    return { level: "emulated", detail: "the reference backend rounds conv2d/linear operands and results to bf16 in software" };
+  precisionSupport(p: Precision): PrecisionSupport {
+    if (p === "fp32") return { level: "native", detail: "the reference backend computes in float32/float64" };
+    if (p === "bf16") return { level: "emulated", detail: "the reference backend rounds conv2d/linear operands and results to bf16 in software" };
+    return { level: "unsupported", detail: "fp16 is a GPU precision (WebGPU's shader-f16); the reference backend has bf16 emulation only" };
   }
 
   /** The values a conv2d/linear reads: rounded to bf16 in bf16 mode (float32 tensors only). */
@@ -63,8 +67,8 @@ export class ReferenceBackend implements Backend {
     return this.mode === "bf16" && d instanceof Float32Array ? roundBf16(d) : d;
   }
 
-  supports(_op: OpName, dtype: DType): boolean {
-    return dtype === "float32" || dtype === "float64";
+  supports(op: OpName, dtype: DType): boolean {
+    return OP_NAMES.includes(op) && (dtype === "float32" || dtype === "float64");
   }
 
   // ---- memory -------------------------------------------------------------------------------------
@@ -95,8 +99,12 @@ export class ReferenceBackend implements Backend {
     return this.wrap(copy, shape, dtype);
   }
 
-  zeros(shape: readonly number[], dtype: DType): Storage {
-    return this.wrap(alloc(dtype, numel(shape)), shape, dtype);
+  fill(shape: readonly number[], dtype: DType, value: number): Storage {
+    return this.wrap(alloc(dtype, numel(shape)).fill(value), shape, dtype);
+  }
+
+  copy(x: Storage): Storage {
+    return this.wrap(this.get(x).slice(), x.shape, x.dtype);
   }
 
   readSync(s: Storage): Data {
@@ -125,9 +133,10 @@ export class ReferenceBackend implements Backend {
 
   // ---- layer ops (layers.ts) ----------------------------------------------------------------------
 
-  conv2d(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams): Storage {
+  conv2d(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams, epilogue: Epilogue = {}): Storage {
+    conv2dShape(x.shape, w.shape, p, b?.shape);
     const y = layers.conv2dForward(this.operand(x), x.shape, this.operand(w), w.shape, b && this.get(b), p);
-    return this.wrap(this.result(y.data), y.shape, x.dtype);
+    return this.wrap(this.result(epilogue.relu ? layers.reluForward(y.data) : y.data), y.shape, x.dtype);
   }
 
   conv2dBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, p: Conv2dParams, needDx: boolean) {
@@ -157,9 +166,10 @@ export class ReferenceBackend implements Backend {
     return this.wrap(layers.reluBackward(this.get(dy), this.get(y)), y.shape, y.dtype);
   }
 
-  linear(x: Storage, w: Storage, b: Storage | null): Storage {
+  linear(x: Storage, w: Storage, b: Storage | null, epilogue: Epilogue = {}): Storage {
+    const shape = linearShape(x.shape, w.shape, b?.shape);
     const y = layers.linearForward(this.operand(x), x.shape, this.operand(w), w.shape, b && this.get(b));
-    return this.wrap(this.result(y), [x.shape[0]!, w.shape[0]!], x.dtype);
+    return this.wrap(this.result(epilogue.relu ? layers.reluForward(y) : y), shape, x.dtype);
   }
 
   linearBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, needDx: boolean) {
@@ -171,8 +181,8 @@ export class ReferenceBackend implements Backend {
     };
   }
 
-  dropout(x: Storage, p: number, seed: number): { y: Storage; ctx: OpContext } {
-    const r = layers.dropoutForward(this.get(x), p, seed);
+  dropout(x: Storage, p: number, seed: number, offset = 0): { y: Storage; ctx: OpContext } {
+    const r = layers.dropoutForward(this.get(x), p, seed, offset);
     return { y: this.wrap(r.y, x.shape, x.dtype), ctx: { mask: r.mask, dispose() {} } as OpContext };
   }
 
@@ -182,9 +192,7 @@ export class ReferenceBackend implements Backend {
   }
 
   reshape(x: Storage, shape: readonly number[]): Storage {
-    if (numel(shape) !== numel(x.shape)) {
-      throw new Error(`cannot reshape [${x.shape.join(", ")}] to [${shape.join(", ")}]`);
-    }
+    checkReshape(x.shape, shape);
     return this.wrap(this.get(x).slice(), shape, x.dtype);
   }
 
@@ -200,6 +208,11 @@ export class ReferenceBackend implements Backend {
     const c = ctx as unknown as { probs: Data; labels: Int32Array; shape: readonly number[] };
     const d = layers.crossEntropyBackward(this.get(dloss)[0]!, c.probs, c.shape, c.labels);
     return this.wrap(d, c.shape, dloss.dtype);
+  }
+
+  correctCount(logits: Storage, labels: Int32Array): Storage {
+    const n = layers.correctCount(this.get(logits), logits.shape, labels);
+    return this.wrap(alloc(logits.dtype, 1).fill(n), [], logits.dtype);
   }
 
   sgdUpdate(param: Storage, grad: Storage, velocity: Storage | null, p: SgdParams, firstStep: boolean): void {
@@ -237,7 +250,7 @@ export class ReferenceBackend implements Backend {
 
   sum(a: Storage, axes: readonly number[], keepDims: boolean): Storage {
     const rank = a.shape.length;
-    const reduce = new Set(axes.length === 0 ? a.shape.map((_, i) => i) : axes.map((ax) => (ax < 0 ? ax + rank : ax)));
+    const reduce = new Set(axes.length === 0 ? a.shape.map((_, i) => i) : normalizeAxes(axes, rank));
     const keptShape = a.shape.map((d, i) => (reduce.has(i) ? 1 : d));
     const out = alloc(a.dtype, numel(keptShape));
     // Each input element adds into the output cell found by broadcasting the kept shape back to a's shape.
@@ -249,16 +262,10 @@ export class ReferenceBackend implements Backend {
   }
 
   matmul(a: Storage, b: Storage, transA: boolean, transB: boolean): Storage {
-    if (a.shape.length !== 2 || b.shape.length !== 2) {
-      throw new Error(`matmul needs 2-D operands, got [${a.shape.join(", ")}] and [${b.shape.join(", ")}]`);
-    }
-    const [ar, ac] = a.shape as [number, number];
-    const [br, bc] = b.shape as [number, number];
-    const [m, k] = transA ? [ac, ar] : [ar, ac];
-    const [k2, n] = transB ? [bc, br] : [br, bc];
-    if (k !== k2) {
-      throw new Error(`matmul inner sizes differ: [${a.shape.join(", ")}]${transA ? "^T" : ""} @ [${b.shape.join(", ")}]${transB ? "^T" : ""}`);
-    }
+    const [m, n] = matmulShape(a.shape, b.shape, transA, transB);
+    const ac = a.shape[1]!;
+    const bc = b.shape[1]!;
+    const k = transA ? a.shape[0]! : ac;
     const A = this.get(a);
     const B = this.get(b);
     const out = alloc(a.dtype, m * n);
@@ -269,6 +276,10 @@ export class ReferenceBackend implements Backend {
       }
     }
     return this.wrap(out, [m, n], a.dtype);
+  }
+
+  transpose(a: Storage): Storage {
+    return this.wrap(layers.transpose(this.get(a), a.shape), transposeShape(a.shape), a.dtype);
   }
 }
 
@@ -284,21 +295,6 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   exp: Math.exp,
   log: Math.log,
 };
-
-/** NumPy broadcasting of two shapes; throws naming both when they do not broadcast. */
-export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
-  const rank = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    const da = a[a.length - rank + i] ?? 1;
-    const db = b[b.length - rank + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) {
-      throw new Error(`shapes [${a.join(", ")}] and [${b.join(", ")}] do not broadcast`);
-    }
-    out.push(da === 1 ? db : da);
-  }
-  return out;
-}
 
 /** For every element of `to` (row-major), the flat index of the element of `from` broadcast onto it. */
 function broadcastIndex(from: readonly number[], to: readonly number[]): Int32Array {

@@ -1,6 +1,7 @@
 // Reference kernels for AlexNet's layer ops: naive loops over row-major arrays, each forward beside its
 // backward. These define what every other backend must compute.
-import { type Conv2dParams, type Pool2dParams, type SgdParams, dropoutUniform, windowOutSize } from "../backend.js";
+import { type Conv2dParams, type Pool2dParams, type SgdParams, dropoutUniform } from "../backend.js";
+import { windowOutSize } from "../shapes.js";
 
 type Data = Float32Array | Float64Array;
 type Shape = readonly number[];
@@ -195,13 +196,14 @@ export function linearBackward(
 
 // ---- dropout --------------------------------------------------------------------------------------
 
-export function dropoutForward(x: Data, p: number, seed: number): { y: Data; mask: Data } {
-  // mask[i] is 0 (dropped) or 1/(1-p) (kept, scaled so the expectation is unchanged).
+export function dropoutForward(x: Data, p: number, seed: number, offset = 0): { y: Data; mask: Data } {
+  // mask[i] is 0 (dropped) or 1/(1-p) (kept, scaled so the expectation is unchanged); the hash index is
+  // offset + i, so a shard of a batch draws the same mask as the whole batch does for those rows.
   const scale = p < 1 ? 1 / (1 - p) : 0;
   const mask = like(x, x.length);
   const y = like(x, x.length);
   for (let i = 0; i < x.length; i++) {
-    mask[i] = dropoutUniform(seed, i) >= p ? scale : 0;
+    mask[i] = dropoutUniform(seed, offset + i) >= p ? scale : 0;
     y[i] = x[i]! * mask[i]!;
   }
   return { y, mask };
@@ -263,4 +265,26 @@ export function sgdUpdate(param: Data, grad: Data, velocity: Data | null, p: Sgd
     }
     param[i] = param[i]! - p.lr * d;
   }
+}
+
+// ---- metrics and layout ---------------------------------------------------------------------------
+
+/** logits (N,K) -> how many rows have their first largest value at the label (torch.argmax's tie rule). */
+export function correctCount(logits: Data, ls: Shape, labels: Int32Array): number {
+  const [n, k] = ls as [number, number];
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (logits[i * k + j]! > logits[i * k + best]!) best = j;
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}
+
+/** a (M,N) -> (N,M). */
+export function transpose(a: Data, as: Shape): Data {
+  const [m, n] = as as [number, number];
+  const out = like(a, a.length);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[j * m + i] = a[i * n + j]!;
+  return out;
 }

@@ -1,7 +1,6 @@
 // Image files in, model input out: picks the decoder by magic bytes and turns any PNG or JPEG into the
 // 1 x size x size float tensor AlexNet expects, the way d2l's torchvision pipeline would
-// (PIL open -> convert('L') -> Resize((size, size)) -> ToTensor).
-import { readFileSync, statSync } from "node:fs";
+// (PIL open -> convert('L') -> Resize((size, size)) -> ToTensor). Browser-safe; reading files is file.ts.
 import { resizeBilinear, toTensor } from "../resize.js";
 import { ImageError, type GrayImage } from "./error.js";
 import { decodeJpeg, isJpeg } from "./jpeg.js";
@@ -50,31 +49,13 @@ export function decodeImage(bytes: Uint8Array, file: string): GrayImage {
   throw new ImageError(file, `unsupported image format (${describe(bytes)}); supported formats: ${SUPPORTED_FORMATS}`);
 }
 
-/** Reads and decodes an image file; every failure, including I/O, is an ImageError. */
-export function readImage(file: string): GrayImage {
-  let bytes: Uint8Array;
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw new ImageError(file, "not a regular file");
-    if (st.size > MAX_FILE_BYTES) {
-      throw new ImageError(file, `file is ${st.size} bytes, more than the ${MAX_FILE_BYTES} allowed for an image`);
-    }
-    bytes = readFileSync(file);
-  } catch (err) {
-    if (err instanceof ImageError) throw err;
-    throw new ImageError(file, `cannot read (${(err as Error).message})`);
-  }
-  return decodeImage(bytes, file);
-}
-
 /**
- * The model input for one image file: grey, resized to size x size with PIL's bilinear filter
+ * The model input for decoded image bytes: grey, resized to size x size with PIL's bilinear filter
  * (torchvision's Resize((size, size)) on a PIL 'L' image: a non-square image is stretched, not cropped
  * or padded, as d2l's Resize((h, w)) would do), then ToTensor's v / 255. Returns 1 * size * size float32
  * values in [0, 1] (channel, row, column).
  */
-export function loadImageForModel(file: string, size: number): Float32Array {
+export function imageForModel(img: GrayImage, size: number): Float32Array {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`loadImageForModel: size must be a positive integer (got ${size})`);
-  const img = readImage(file);
   return toTensor(resizeBilinear(img.gray, img.width, img.height, size, size));
 }

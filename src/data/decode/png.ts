@@ -11,8 +11,8 @@
 //     16-bit samples use their high byte; a palette index beyond PLTE gives grey = index, because PIL's
 //     palette starts as a grey ramp and PLTE only overwrites its first entries;
 //   grey + alpha: the grey sample. tRNS and other ancillary chunks do not change the grey values.
-import { inflateSync } from "node:zlib";
-import { crc32, PNG_SIGNATURE } from "../png.js";
+import { InflateError, inflateZlib } from "../inflate.js";
+import { crc32, PNG_SIGNATURE } from "../crc32.js";
 import { checkDimensions, ImageError, rgbToGray, type GrayImage } from "./error.js";
 
 /** Adam7 passes: x offset, y offset, x step, y step. */
@@ -186,14 +186,13 @@ function inflate(idat: Uint8Array, expected: number, h: Header, file: string): U
   }
   let raw: Uint8Array;
   try {
-    raw = inflateSync(idat, { maxOutputLength: expected });
+    raw = inflateZlib(idat, expected);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
+    if (!(err instanceof InflateError)) throw err;
+    if (err.kind === "too-large") {
       throw new ImageError(file, `PNG image data holds more than the ${expected} bytes a ${size} image needs (corrupt file)`);
     }
-    const truncated = e.code === "Z_BUF_ERROR" || /unexpected end/i.test(e.message);
-    throw new ImageError(file, truncated ? "PNG image data is truncated" : `PNG image data is corrupt (zlib: ${e.message})`);
+    throw new ImageError(file, err.kind === "truncated" ? "PNG image data is truncated" : `PNG image data is corrupt (zlib: ${err.message})`);
   }
   if (raw.length < expected) {
     throw new ImageError(file, `PNG image data is truncated: ${raw.length} of ${expected} bytes for a ${size} image`);

@@ -15,11 +15,11 @@
 // Images go through in chunks, so the transformed tiles of a chunk stay a few tens of MB instead of
 // ~0.6 GB for a batch of 128. Activations are nChw16c, 16 channels per vector. The price is accuracy:
 // errors of ~5e-6 of the output's range, ~10x direct fp32's. Measured on this EPYC (batch 128, 2 threads):
-// conv2 forward+backward ~540 ms against ~845 ms for the stacked 3x3 Winograd of dnnl_v2_conv5.cc and
+// conv2 forward+backward ~540 ms against ~845 ms for the stacked 3x3 Winograd of conv_stacked_3x3.cc and
 // ~695 ms in bf16 direct. (The same machinery as F(6x6,3x3) was slower than oneDNN's F(4x4,3x3) on
 // AlexNet's 3x3 layers, 192 against 158 ms for conv3, so 3x3 stays with oneDNN; bf16 products would be
 // twice as fast but put the output off by 3-8% of its range.)
-#include "dnnl_v2_internal.h"
+#include "onednn_internal.h"
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 // oneDNN 2.x: engine, layout conversion (reorder), the primitive cache and scratchpad, max pooling,
-// ReLU and sgemm. Convolution and inner product are in dnnl_v2_conv.cc.
-#include "dnnl_v2_internal.h"
+// ReLU and sgemm. Convolution and inner product are in conv_linear_onednn.cc.
+#include "onednn_internal.h"
 
 #include <chrono>
 #include <cstdlib>

@@ -2,7 +2,7 @@
 // oneDNN picks (format_tag::any). Weights arrive as OIHW / (out,in) and are adopted into the blocked layout
 // the forward wants on first use, so later steps (and the SGD update, which works on the raw bytes) find
 // them ready.
-#include "dnnl_v2_internal.h"
+#include "onednn_internal.h"
 
 #include <cstring>
 #include <stdexcept>
@@ -58,7 +58,7 @@ ConvShape conv_shape(const Dims& x, const Dims& wt, const ConvParams& p) {
 // runs on AVX512-BF16 without AMX, a bf16 dot product only doubles fp32 throughput, while Winograd saves
 // more multiplies than that: AlexNet-28's three 3x3 layers (batch 128, this EPYC) take 553 ms
 // forward+backward in oneDNN's fp32 F(4x4,3x3) against 754 ms in bf16 direct, and the 5x5 conv2 takes
-// ~540 ms in our fp32 F(4x4,5x5) (dnnl_v2_winograd.cc) against ~695 ms in bf16 direct. (Winograd in bf16
+// ~540 ms in our fp32 F(4x4,5x5) (conv_winograd_5x5.cc) against ~695 ms in bf16 direct. (Winograd in bf16
 // is not an option: F(4x4,5x5) with bf16 products is off by 3-8% of the output's range.) With AMX, bf16
 // is ~8x fp32 and always wins. --conv-algorithm direct (no Winograd) computes every layer in bf16.
 ConvShape with_conv_type(ConvShape s) {

@@ -1,5 +1,5 @@
 // The ops the native backend runs through oneDNN, declared independently of the oneDNN API version.
-// dnnl_v2_*.cc implement them with the oneDNN 2.x API (op descs + primitive_desc(desc, engine)); a 3.x
+// The *_onednn.cc and conv_*.cc files implement them with the oneDNN 2.x API (op descs + primitive_desc(desc, engine)); a 3.x
 // implementation (primitive descriptors made directly) can live beside them and be chosen in binding.gyp.
 //
 // Layout policy: every input may come in any layout. An op asks its primitive which layout it wants and
@@ -15,7 +15,7 @@
 
 namespace nat {
 
-// ---- engine, layouts, reorders (dnnl_v2_common.cc) ---------------------------------------------------
+// ---- engine, layouts, reorders (pool_relu_gemm_onednn.cc) ---------------------------------------------------
 dnnl::engine& engine();
 dnnl::stream& stream();
 // Row-major descriptor of a logical shape (a scalar is {1}).
@@ -39,7 +39,7 @@ std::string conv_algorithm();
 // Which implementation oneDNN picked for the last conv forward, e.g. "jit_wino_4x3:avx512_core".
 std::string last_conv_impl();
 
-// ---- precision (dnnl_v2_common.cc) ------------------------------------------------------------------
+// ---- precision (pool_relu_gemm_onednn.cc) ------------------------------------------------------------------
 // Mixed precision as PyTorch's CPU autocast: in Bf16 mode convolutions and inner products read bf16
 // activations and bf16 copies of the fp32 master weights, accumulate in fp32 and write bf16 activations;
 // weight and bias gradients come out fp32 for the SGD update. Pooling, ReLU and dropout keep whatever
@@ -57,10 +57,10 @@ std::string bf16_support();
 // timers subtract it from the op that asked for the conversion.
 double conversion_seconds();
 
-// ---- matmul (dnnl_v2_common.cc): op(a) (M,K) @ op(b) (K,N) -> c (M,N), row-major; op transposes -----
+// ---- matmul (pool_relu_gemm_onednn.cc): op(a) (M,K) @ op(b) (K,N) -> c (M,N), row-major; op transposes -----
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c);
 
-// ---- convolution and inner product (dnnl_v2_conv.cc) -------------------------------------------------
+// ---- convolution and inner product (conv_linear_onednn.cc) -------------------------------------------------
 struct ConvParams {
   int64_t sh, sw, ph, pw;
 };
@@ -77,7 +77,7 @@ std::unique_ptr<Tensor> linear_forward(Tensor& x, Tensor& w, Tensor* b, bool rel
 // dy (N,O) -> dx (N,I) when need_dx, dw (O,I), db (O) when has_bias.
 Grads linear_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, bool need_dx);
 
-// ---- pooling and ReLU (dnnl_v2_common.cc) -----------------------------------------------------------
+// ---- pooling and ReLU (pool_relu_gemm_onednn.cc) -----------------------------------------------------------
 struct PoolParams {
   int64_t kh, kw, sh, sw, ph, pw;
 };

@@ -1,7 +1,7 @@
 // oneDNN 2.x: a KxK stride-1 convolution with 4 <= K <= 6 computed as a single 3x3 convolution over four
 // shifted copies of the input stacked along channels, so that oneDNN's Winograd F(4x4,3x3) kernels apply
 // to it (oneDNN has no Winograd for larger kernels). 5x5 layers with channels in multiples of 16, such as
-// AlexNet's conv2, take the faster F(4x4,5x5) of dnnl_v2_winograd.cc instead; this covers the others.
+// AlexNet's conv2, take the faster F(4x4,5x5) of conv_winograd_5x5.cc instead; this covers the others.
 //
 // Why it is exact: pad the kernel with zeros to 6x6 and cut it into four 3x3 blocks K_ab (a,b in {0,1}).
 // With padding p,
@@ -12,7 +12,7 @@
 // on AlexNet's conv2 (batch 128): forward, data and weights backward each ~1.6x faster than direct.
 // The gradients follow by the chain rule: dx sums the four shifted slices of dX4, dW picks its taps out
 // of dW4. x is kept in the blocked nChw16c layout the neighbouring ops use; w stays row-major OIHW.
-#include "dnnl_v2_internal.h"
+#include "onednn_internal.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,8 +1,8 @@
 // Helpers shared by the oneDNN 2.x files: the primitive cache, the user-mode scratchpad and memory
-// descriptor keys. Only dnnl_v2_*.cc include this.
+// descriptor keys. Only the oneDNN 2.x files (*_onednn.cc, conv_stacked_3x3.cc, conv_winograd_5x5.cc) include this.
 #pragma once
 
-#include "dnnl_ops.h"
+#include "onednn_ops.h"
 
 #include <memory>
 #include <string>
@@ -62,7 +62,7 @@ const void* weights_in(Tensor& w, const memory::desc& md, bool adopt, TempBuf& t
 // caller's tensor keeps its precision.
 const void* activation_in(Tensor& x, const memory::desc& md, TempBuf& tmp);
 
-// ---- convolution pieces shared by dnnl_v2_conv.cc and dnnl_v2_conv5.cc -----------------------------------
+// ---- convolution pieces shared by conv_linear_onednn.cc and conv_stacked_3x3.cc -----------------------------------
 
 struct ConvShape {
   int64_t n, c, h, w, o, kh, kw, oh, ow;
@@ -72,13 +72,13 @@ struct ConvShape {
   std::string key;
 };
 // Channels per block of nChw16c, the fp32 layout the hand-written conv paths (stacked 3x3 in
-// dnnl_v2_conv5.cc, Winograd F(4x4,5x5) in dnnl_v2_winograd.cc) read and write.
+// conv_stacked_3x3.cc, Winograd F(4x4,5x5) in conv_winograd_5x5.cc) read and write.
 constexpr int64_t kChannelBlock = 16;
 inline memory::desc blocked_md(const memory::dims& nchw) { return memory::desc(nchw, dt::f32, tag::nChw16c); }
 
 // An fp32 shape; in mixed precision conv_forward/backward retype it with conv_type().
 ConvShape conv_shape(const Dims& x, const Dims& w, const ConvParams& p);
-// The type a layer computes in under the current precision (see dnnl_v2_conv.cc for the choice).
+// The type a layer computes in under the current precision (see conv_linear_onednn.cc for the choice).
 ConvShape with_conv_type(ConvShape s);
 
 // The forward pd (also the hint every backward pd needs) and the algorithm it ended up with.
@@ -107,13 +107,13 @@ void make_conv_bwd_data(ConvBwd& e, const ConvShape& s);
 // A bias as a plain (O) vector.
 const float* bias_data(Tensor* b, int64_t o, TempBuf& tmp);
 
-// ---- 5x5 (4x4..6x6) stride-1 convolutions as one stacked 3x3 Winograd convolution (dnnl_v2_conv5.cc) ----
+// ---- 5x5 (4x4..6x6) stride-1 convolutions as one stacked 3x3 Winograd convolution (conv_stacked_3x3.cc) ----
 // Returns null when the shape does not qualify or oneDNN would not use Winograd for the stacked conv.
 std::unique_ptr<Tensor> stacked_conv_forward(Tensor& x, Tensor& w, Tensor* b, const ConvShape& s, bool relu);
 // Returns false when the shape does not qualify (the caller then runs the direct backward).
 bool stacked_conv_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvShape& s, bool need_dx, Grads& g);
 
-// ---- 5x5 stride-1 convolutions by Winograd F(4x4,5x5) in fp32 (dnnl_v2_winograd.cc) -----------------------
+// ---- 5x5 stride-1 convolutions by Winograd F(4x4,5x5) in fp32 (conv_winograd_5x5.cc) -----------------------
 // True when s is a 5x5 stride-1 fp32 conv with channel counts in multiples of 16, padding <= 4, and enough
 // tiles for the transforms to pay (any count under --conv-algorithm winograd; never under direct).
 bool winograd_qualifies(const ConvShape& s);
