@@ -5,7 +5,8 @@
 //   node dist/bench/webgpu-ops.js [--variant 224|28] [--batch 128] [--reps 5] [--only ops|net] [--json]
 //                                 [--narrow K]   (channels and features divided by K: a quick run on an emulator)
 import type { Conv2dParams, OpContext, Pool2dParams, Storage } from "../src/backend/backend.js";
-import { numel, windowOutSize } from "../src/backend/backend.js";
+import { numel } from "../src/backend/backend.js";
+import { windowOutSize } from "../src/backend/shapes.js";
 import { createNodeWebGpuBackend } from "../src/backend/webgpu/node.js";
 import type { WebGpuBackend } from "../src/backend/webgpu/index.js";
 import { conv2dBackwardData } from "../src/backend/webgpu/layers.js";

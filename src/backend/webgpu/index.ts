@@ -3,9 +3,13 @@
 // submits (device.ts). Layer ops are in layers.ts, kernels in kernels/. Browser-safe: the caller hands in
 // a GPU object (navigator.gpu, or Dawn's from node.ts).
 import {
-  type BinaryOp, type Conv2dParams, type DType, type MemoryStats, type OpContext, type Pool2dParams,
-  type PrecisionSupport, type SgdParams, type Storage, type UnaryOp, numel,
+  type Backend, type BinaryOp, type Conv2dParams, type DType, type Epilogue, type MemoryStats, OP_NAMES, type OpContext,
+  type OpName, type Pool2dParams, type Precision, type PrecisionSupport, type SgdParams, type Storage, type UnaryOp,
+  UnsupportedOpError, numel,
 } from "../backend.js";
+import { PrecisionError } from "../precision.js";
+import type { BackendFactory, BackendOptions } from "../registry.js";
+import { broadcastShapes, checkReshape, matmulShape, normalizeAxes, sumShape, transposeShape } from "../shapes.js";
 import { type BufferView, type GpuContext, GpuError, type OpenOptions, Params, grid1d, openGpu } from "./device.js";
 import {
   AFFINE, DROPOUT, FILL, RELU, RELU_BACKWARD, TRANSPOSE, UNARY, binaryShader, broadcastStrides, dropoutFields, padShape,
@@ -19,14 +23,8 @@ import { BufferPool, type PooledBuffer } from "./pool.js";
 
 export { GpuError } from "./device.js";
 
-/** The ops this backend implements (all in float32). TODO(contract): use OP_NAMES after the merge. */
-const WEBGPU_OPS = new Set([
-  "conv2d", "conv2dBackward", "maxPool2d", "maxPool2dBackward", "relu", "reluBackward", "linear", "linearBackward",
-  "dropout", "dropoutBackward", "crossEntropy", "crossEntropyBackward", "correctCount", "sgdUpdate", "binary", "unary",
-  "affine", "sum", "matmul", "transpose", "reshape", "copy", "fill",
-  // names of the contract before issue 14
-  "elementwise",
-]);
+/** Every op of the contract runs here, in float32 only (WGSL has no f64). */
+const WEBGPU_OPS: ReadonlySet<string> = new Set(OP_NAMES);
 
 export class GpuStorage implements Storage {
   disposed = false;
@@ -57,7 +55,7 @@ interface LossContext extends OpContext {
   shape: readonly number[];
 }
 
-export class WebGpuBackend {
+export class WebGpuBackend implements Backend {
   readonly name = "webgpu";
   readonly device = "gpu";
   readonly pool: BufferPool;
@@ -83,11 +81,11 @@ export class WebGpuBackend {
     return this.ctx.adapter.software;
   }
 
-  supports(op: string, dtype: DType): boolean {
+  supports(op: OpName, dtype: DType): boolean {
     return dtype === "float32" && WEBGPU_OPS.has(op);
   }
 
-  precisionSupport(p: string): PrecisionSupport {
+  precisionSupport(p: Precision): PrecisionSupport {
     if (p === "fp32") return { level: "native", detail: "WGSL f32" };
     if (p === "fp16") {
       return {
@@ -95,11 +93,16 @@ export class WebGpuBackend {
         detail: this.ctx.adapter.hasShaderF16 ? "the adapter has shader-f16 but the webgpu backend has no fp16 kernels yet" : "the adapter lacks shader-f16",
       };
     }
-    return { level: "unsupported", detail: "WGSL has no bfloat16" };
+    return { level: "unsupported", detail: "WGSL has no bfloat16 (fp16 mixed precision is the GPU's counterpart)" };
   }
 
-  bf16Support(): PrecisionSupport {
-    return this.precisionSupport("bf16");
+  /** fp32 only for now; anything else throws a PrecisionError saying why. */
+  setPrecision(p: Precision): void {
+    if (p !== "fp32") throw new PrecisionError(`${p} is not available on ${this.describe()}: ${this.precisionSupport(p).detail}`);
+  }
+
+  precision(): Precision {
+    return "fp32";
   }
 
   // ---- memory -------------------------------------------------------------------------------------
@@ -128,8 +131,8 @@ export class WebGpuBackend {
     return { buffer: s.buf.gpu, offset, size, shift };
   }
 
-  private checkDtype(dtype: DType, op: string): void {
-    if (dtype !== "float32") throw new Error(`op '${op}' with dtype ${dtype} is not supported on gpu (webgpu backend)`);
+  private checkDtype(dtype: DType, op: OpName | "fromArray"): void {
+    if (dtype !== "float32") throw new UnsupportedOpError(op, dtype, this);
   }
 
   fromArray(data: Float32Array | Float64Array, shape: readonly number[], dtype: DType): Storage {
@@ -154,10 +157,6 @@ export class WebGpuBackend {
     const s = this.alloc(shape, `tensor [${shape.join(", ")}]`);
     this.flat(FILL, numel(shape), [], s, (p) => p.f32(value, 0));
     return s;
-  }
-
-  zeros(shape: readonly number[], dtype: DType): Storage {
-    return this.fill(shape, dtype, 0);
   }
 
   async read(s: Storage): Promise<Float32Array> {
@@ -212,14 +211,9 @@ export class WebGpuBackend {
 
   // ---- layer ops (layers.ts) ----------------------------------------------------------------------
 
-  conv2d(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams, fusion?: { relu?: boolean }): Storage {
+  conv2d(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams, epilogue?: Epilogue): Storage {
     this.ctx.kind = "conv";
-    return layers.conv2d(this, this.get(x), this.get(w), b && this.get(b), p, fusion?.relu === true);
-  }
-
-  /** TODO(contract): the pre-issue-14 name of conv2d with fusion {relu: true}. */
-  conv2dRelu(x: Storage, w: Storage, b: Storage | null, p: Conv2dParams): Storage {
-    return this.conv2d(x, w, b, p, { relu: true });
+    return layers.conv2d(this, this.get(x), this.get(w), b && this.get(b), p, epilogue?.relu === true);
   }
 
   conv2dBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, p: Conv2dParams, needDx: boolean) {
@@ -253,13 +247,9 @@ export class WebGpuBackend {
     return dx;
   }
 
-  linear(x: Storage, w: Storage, b: Storage | null, fusion?: { relu?: boolean }): Storage {
+  linear(x: Storage, w: Storage, b: Storage | null, epilogue?: Epilogue): Storage {
     this.ctx.kind = "linear";
-    return layers.linear(this, this.get(x), this.get(w), b && this.get(b), fusion?.relu === true);
-  }
-
-  linearRelu(x: Storage, w: Storage, b: Storage | null): Storage {
-    return this.linear(x, w, b, { relu: true });
+    return layers.linear(this, this.get(x), this.get(w), b && this.get(b), epilogue?.relu === true);
   }
 
   linearBackward(dy: Storage, x: Storage, w: Storage, hasBias: boolean, needDx: boolean) {
@@ -293,7 +283,7 @@ export class WebGpuBackend {
 
   reshape(x: Storage, shape: readonly number[]): Storage {
     const g = this.get(x);
-    if (numel(shape) !== numel(g.shape)) throw new Error(`cannot reshape [${g.shape.join(", ")}] to [${shape.join(", ")}]`);
+    checkReshape(g.shape, shape);
     g.buf.refs++; // the new storage shares the buffer; each dispose drops one reference
     return new GpuStorage(this, [...shape], g.dtype, g.buf);
   }
@@ -400,9 +390,8 @@ export class WebGpuBackend {
   sum(a: Storage, axes: readonly number[], keepDims: boolean): Storage {
     this.ctx.kind = "other";
     const g = this.get(a);
-    const rank = g.shape.length;
-    const reduce = new Set(axes.length === 0 ? g.shape.map((_, i) => i) : axes.map((ax) => (ax < 0 ? ax + rank : ax)));
-    const shape = keepDims ? g.shape.map((d, i) => (reduce.has(i) ? 1 : d)) : g.shape.filter((_, i) => !reduce.has(i));
+    const reduce = new Set(axes.length === 0 ? g.shape.map((_, i) => i) : normalizeAxes(axes, g.shape.length));
+    const shape = sumShape(g.shape, axes, keepDims);
     const out = this.alloc(shape, "sum");
     this.sumInto(g, g.shape, 0, reduce, out, 0);
     return out;
@@ -448,14 +437,7 @@ export class WebGpuBackend {
     this.ctx.kind = "other";
     const ga = this.get(a);
     const gb = this.get(b);
-    if (ga.shape.length !== 2 || gb.shape.length !== 2) {
-      throw new Error(`matmul needs 2-D operands, got [${ga.shape.join(", ")}] and [${gb.shape.join(", ")}]`);
-    }
-    const k = transA ? ga.shape[0] : ga.shape[1];
-    const k2 = transB ? gb.shape[1] : gb.shape[0];
-    if (k !== k2) {
-      throw new Error(`matmul inner sizes differ: [${ga.shape.join(", ")}]${transA ? "^T" : ""} @ [${gb.shape.join(", ")}]${transB ? "^T" : ""}`);
-    }
+    matmulShape(ga.shape, gb.shape, transA, transB);
     return layers.matmul(this, ga, gb, transA, transB, null, false, "matmul");
   }
 
@@ -463,8 +445,7 @@ export class WebGpuBackend {
   transpose(a: Storage): Storage {
     this.ctx.kind = "other";
     const g = this.get(a);
-    if (g.shape.length !== 2) throw new Error(`transpose needs a 2-D tensor, got [${g.shape.join(", ")}]`);
-    const [R, C] = g.shape as [number, number];
+    const [C, R] = transposeShape(g.shape);
     const out = this.alloc([C, R], "transpose");
     const n = R * C;
     const av = this.view(g, 0, n, "transpose");
@@ -502,22 +483,28 @@ function checkLabels(labels: Int32Array, N: number, K: number): void {
   }
 }
 
-/** NumPy broadcasting of two shapes. TODO(shapes.ts): use broadcastShapes from src/backend/shapes.ts. */
-function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
-  const rank = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    const da = a[a.length - rank + i] ?? 1;
-    const db = b[b.length - rank + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) throw new Error(`shapes [${a.join(", ")}] and [${b.join(", ")}] do not broadcast`);
-    out.push(da === 1 ? db : da);
-  }
-  return out;
-}
-
 /** Opens the adapter of `gpu` and returns the backend, or one line saying why there is none. */
 export async function createWebGpuBackend(gpu: GPU, opts: WebGpuOptions = {}): Promise<WebGpuBackend | { error: string }> {
   const ctx = await openGpu(gpu, opts);
   if ("error" in ctx) return ctx;
   return new WebGpuBackend(ctx, opts);
+}
+
+/** The WebGPU of a browser (navigator.gpu), or why there is none. */
+export async function navigatorGpu(): Promise<GPU | { error: string }> {
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  return gpu ?? { error: "this browser has no WebGPU (navigator.gpu is missing)" };
+}
+
+/** A registry factory (registerBackendFactory("webgpu", ...)) over a source of GPU objects: Dawn's in
+ * Node (node.ts), navigator.gpu in a browser. Options: maxBindingBytes, minSplitK, powerPreference,
+ * apiHint. Rejects with one line when there is no package, driver or adapter. */
+export function webGpuFactory(getGpu: () => Promise<GPU | { error: string }>, defaults: WebGpuOptions = {}): BackendFactory {
+  return async (options: BackendOptions) => {
+    const gpu = await getGpu();
+    if ("error" in gpu) throw new GpuError(gpu.error);
+    const be = await createWebGpuBackend(gpu, { ...defaults, ...(options as WebGpuOptions) });
+    if ("error" in be) throw new GpuError(be.error);
+    return be;
+  };
 }

@@ -2,7 +2,8 @@
 // backend's layers.ts. Where a tensor is larger than one storage binding may be, conv and pool work is
 // split along the batch (each chunk binds its own range of the buffers); what cannot be split (one
 // image, a weight) fails at the op with the layer and both sizes named.
-import { type Conv2dParams, type Pool2dParams, numel, windowOutSize } from "../backend.js";
+import { type Conv2dParams, type Pool2dParams, numel } from "../backend.js";
+import { windowOutSize } from "../shapes.js";
 import { GpuError, grid1d, Params } from "./device.js";
 import { convBackwardDataSpec, convBackwardWeightSpec, convForwardSpec } from "./kernels/conv.js";
 import { type GemmDims, gemmPartial, gemmReduce, partialSlots, planSplitK, gemmTile, runGemm } from "./kernels/gemm.js";

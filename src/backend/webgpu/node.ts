@@ -1,7 +1,8 @@
 // Node-only: loads Dawn's `webgpu` package (an optional dependency) on first use, never at import of
 // alexnet-ts, so machines without it or without a Vulkan driver lose nothing until a GPU is asked for.
 // Its absence, or an adapter-less machine, comes back as one line saying why.
-import { type WebGpuBackend, type WebGpuOptions, createWebGpuBackend } from "./index.js";
+import type { BackendFactory } from "../registry.js";
+import { type WebGpuBackend, type WebGpuOptions, createWebGpuBackend, webGpuFactory } from "./index.js";
 
 /** The path of the SwiftShader Vulkan driver Debian's chromium ships (a CPU emulation of a GPU). */
 export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -32,17 +33,31 @@ export function nodeGpu(): Promise<GPU | { error: string }> {
   return gpuPromise;
 }
 
+/** The registry factory for Node: createBackend("webgpu", options) opens Dawn's adapter. */
+export function nodeWebGpuFactory(): BackendFactory {
+  const factory = webGpuFactory(nodeGpu, { apiHint: nodeApiHint(), powerPreference: "high-performance" });
+  return async (options) => {
+    try {
+      return await factory(options);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}${process.platform === "linux" && /adapter/.test((e as Error).message) ? NO_DRIVER : ""}`);
+    }
+  };
+}
+
+const NO_DRIVER = " (no Vulkan driver for a GPU: install the GPU's Vulkan ICD, e.g. the NVIDIA driver or mesa-vulkan-drivers)";
+
+function nodeApiHint(): string {
+  return process.platform === "darwin" ? "Metal" : process.platform === "win32" ? "D3D12" : "Vulkan";
+}
+
 /** The webgpu backend on this machine's adapter, or one line saying why not. Dawn reaches GPUs through
  * Vulkan on Linux; with no Vulkan driver for a GPU there is no adapter. */
 export async function createNodeWebGpuBackend(opts: WebGpuOptions = {}): Promise<WebGpuBackend | { error: string }> {
   const gpu = await nodeGpu();
   if ("error" in gpu) return gpu;
-  const apiHint = process.platform === "darwin" ? "Metal" : process.platform === "win32" ? "D3D12" : "Vulkan";
-  const backend = await createWebGpuBackend(gpu, { apiHint, powerPreference: "high-performance", ...opts });
-  if ("error" in backend) {
-    const why = process.platform === "linux" ? " (no Vulkan driver for a GPU: install the GPU's Vulkan ICD, e.g. the NVIDIA driver or mesa-vulkan-drivers)" : "";
-    return { error: `${backend.error}${why}` };
-  }
+  const backend = await createWebGpuBackend(gpu, { apiHint: nodeApiHint(), powerPreference: "high-performance", ...opts });
+  if ("error" in backend) return { error: `${backend.error}${process.platform === "linux" ? NO_DRIVER : ""}` };
   return backend;
 }
 
