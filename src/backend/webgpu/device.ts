@@ -334,7 +334,7 @@ export async function openGpu(gpu: GPU, opts: OpenOptions = {}): Promise<GpuCont
   } catch (e) {
     return { error: `no WebGPU adapter: ${(e as Error).message.split("\n")[0]}` };
   }
-  if (!adapter) return { error: "no WebGPU adapter (no Vulkan/Metal/D3D12 driver for a GPU here)" };
+  if (!adapter) return { error: "no WebGPU adapter" };
   const a = adapter.limits;
   const requiredLimits: Record<string, number> = {
     maxStorageBufferBindingSize: a.maxStorageBufferBindingSize,

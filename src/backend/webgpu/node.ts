@@ -1,6 +1,9 @@
 // Node-only: loads Dawn's `webgpu` package (an optional dependency) on first use, never at import of
 // alexnet-ts, so machines without it or without a Vulkan driver lose nothing until a GPU is asked for.
 // Its absence, or an adapter-less machine, comes back as one line saying why.
+import { existsSync, readdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { BackendFactory } from "../registry.js";
 import { type WebGpuBackend, type WebGpuOptions, createWebGpuBackend, webGpuFactory } from "./index.js";
 
@@ -9,9 +12,30 @@ export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
 
 let gpuPromise: Promise<GPU | { error: string }> | undefined;
 
-/** Dawn's GPU object (navigator.gpu's Node twin), or why there is none. */
+/** The Vulkan driver manifests (ICD files) the loader would find on Linux, by its own search rules. */
+export function vulkanDriverFiles(env: Record<string, string | undefined> = process.env): string[] {
+  const listed = `${env.VK_ICD_FILENAMES ?? ""}:${env.VK_DRIVER_FILES ?? ""}`.split(":").filter((f) => f !== "");
+  if (listed.length > 0) return listed.filter((f) => existsSync(f));
+  const dataDirs = (env.XDG_DATA_DIRS ?? "/usr/local/share:/usr/share").split(":");
+  const dirs = ["/etc/vulkan/icd.d", ...dataDirs.map((d) => join(d, "vulkan/icd.d")), join(env.XDG_DATA_HOME ?? join(homedir(), ".local/share"), "vulkan/icd.d")];
+  const found: string[] = [];
+  for (const d of dirs) {
+    try {
+      for (const f of readdirSync(d)) if (f.endsWith(".json")) found.push(join(d, f));
+    } catch {
+      // no such directory
+    }
+  }
+  return found;
+}
+
+/** Dawn's GPU object (navigator.gpu's Node twin), or why there is none. On Linux without any Vulkan
+ * driver file, Dawn is not even loaded: it would only print the Vulkan loader's warnings to stderr. */
 export function nodeGpu(): Promise<GPU | { error: string }> {
   gpuPromise ??= (async () => {
+    if (process.platform === "linux" && vulkanDriverFiles().length === 0) {
+      return { error: "no Vulkan driver (no ICD file under /etc/vulkan/icd.d or /usr/share/vulkan/icd.d, nor in VK_ICD_FILENAMES; install the GPU's Vulkan driver, e.g. the NVIDIA driver or mesa-vulkan-drivers)" };
+    }
     let mod: { create(options: string[]): GPU; globals: object };
     try {
       const name = "webgpu"; // through a variable: bundlers and tsc leave the optional package alone
