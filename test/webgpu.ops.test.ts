@@ -4,7 +4,7 @@
 // buffers back to baseline, and few submits per step.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Conv2dParams, type Pool2dParams, type Storage, dropoutUniform } from "../src/backend/backend.js";
+import { type Conv2dParams, OP_NAMES, type Pool2dParams, type Storage, dropoutUniform } from "../src/backend/backend.js";
 import type { WebGpuBackend } from "../src/backend/webgpu/index.js";
 import { expectSame, openTestGpu, pair, randomArray, ref } from "./webgpuHelpers.js";
 
@@ -324,13 +324,22 @@ describe("webgpu loss, metrics and SGD vs reference", () => {
 });
 
 describe("webgpu backend facts", () => {
+  it("implements every op of OP_NAMES and supports it in float32 only", () => {
+    for (const op of OP_NAMES) {
+      assert.equal(typeof (gpu as unknown as Record<string, unknown>)[op], "function", op);
+      assert.ok(gpu.supports(op, "float32") && !gpu.supports(op, "float64"), op);
+    }
+    assert.equal("readSync" in gpu, false, "no synchronous reads on a GPU");
+  });
+
   it("answers supports() per op and dtype, and precision per the adapter", () => {
     assert.equal(gpu.supports("conv2d", "float32"), true);
     assert.equal(gpu.supports("conv2d", "float64"), false);
     assert.equal(gpu.supports("noSuchOp" as "conv2d", "float32"), false);
     assert.equal(gpu.precisionSupport("fp32").level, "native");
     assert.equal(gpu.precisionSupport("bf16").level, "unsupported");
-    assert.throws(() => gpu.fromArray(new Float64Array(2), [2], "float64"), /float64 is not supported on gpu/);
+    assert.throws(() => gpu.fromArray(new Float64Array(2), [2], "float64"), /with dtype float64 is not supported on gpu \(webgpu backend\)/);
+    assert.throws(() => gpu.setPrecision("fp16"), /fp16 is not available on gpu \(webgpu/);
     assert.match(gpu.describe(), /^gpu \(webgpu, .*SwiftShader.*, Vulkan\)$/);
     assert.equal(gpu.isSoftware(), true);
   });
