@@ -17,7 +17,11 @@ export function vulkanDriverFiles(env: Record<string, string | undefined> = proc
   const listed = `${env.VK_ICD_FILENAMES ?? ""}:${env.VK_DRIVER_FILES ?? ""}`.split(":").filter((f) => f !== "");
   if (listed.length > 0) return listed.filter((f) => existsSync(f));
   const dataDirs = (env.XDG_DATA_DIRS ?? "/usr/local/share:/usr/share").split(":");
-  const dirs = ["/etc/vulkan/icd.d", ...dataDirs.map((d) => join(d, "vulkan/icd.d")), join(env.XDG_DATA_HOME ?? join(homedir(), ".local/share"), "vulkan/icd.d")];
+  const configDirs = (env.XDG_CONFIG_DIRS ?? "/etc/xdg").split(":");
+  const dirs = [
+    ...configDirs.map((d) => join(d, "vulkan/icd.d")), "/usr/local/etc/vulkan/icd.d", "/etc/vulkan/icd.d",
+    join(env.XDG_DATA_HOME ?? join(homedir(), ".local/share"), "vulkan/icd.d"), ...dataDirs.map((d) => join(d, "vulkan/icd.d")),
+  ];
   const found: string[] = [];
   for (const d of dirs) {
     try {
