@@ -1,6 +1,6 @@
 // The WebGPU backend: every op of the Backend contract in WGSL, fp32. Storage is a pooled GPU buffer
 // (row-major, the logical layout); nothing is read back except by read(); work is batched into few
-// submits (device.ts). Layer ops are in layers.ts, kernels in kernels/. Browser-safe: the caller hands in
+// submits (device.ts). Layer ops are in layers.ts, loss and SGD in training.ts, kernels in kernels/. Browser-safe: the caller hands in
 // a GPU object (navigator.gpu, or Dawn's from node.ts).
 import {
   type Backend, type BinaryOp, type Conv2dParams, type DType, type Epilogue, type MemoryStats, OP_NAMES, type OpContext,
@@ -14,11 +14,10 @@ import { type BufferView, type GpuContext, GpuError, type OpenOptions, Params, g
 import {
   AFFINE, DROPOUT, FILL, RELU, RELU_BACKWARD, TRANSPOSE, UNARY, binaryShader, broadcastStrides, dropoutFields, padShape,
 } from "./kernels/elementwise.js";
-import { CORRECT_COUNT, CROSS_ENTROPY_BACKWARD, CROSS_ENTROPY_FORWARD } from "./kernels/loss.js";
 import { SUM, sumLayout } from "./kernels/reduce.js";
-import { sgdShader } from "./kernels/sgd.js";
 import { type GemmOptions, type Tile } from "./kernels/gemm.js";
 import * as layers from "./layers.js";
+import * as training from "./training.js";
 import { BufferPool, type PooledBuffer } from "./pool.js";
 
 export { GpuError } from "./device.js";
@@ -47,12 +46,6 @@ interface DropoutContext extends OpContext {
   prob: number;
   seed: number;
   offset: number;
-}
-
-interface LossContext extends OpContext {
-  probs: GpuStorage;
-  labels: GpuStorage;
-  shape: readonly number[];
 }
 
 export class WebGpuBackend implements Backend {
@@ -145,7 +138,7 @@ export class WebGpuBackend implements Backend {
   }
 
   /** Labels and other int32 data, as a storage the kernels read as array<i32>. */
-  private fromInt32(data: Int32Array): GpuStorage {
+  fromInt32(data: Int32Array): GpuStorage {
     const s = this.alloc([data.length], "labels");
     if (data.length > 0) this.ctx.write(s.buf.gpu, 0, data);
     return s;
@@ -299,59 +292,24 @@ export class WebGpuBackend implements Backend {
 
   crossEntropy(logits: Storage, labels: Int32Array): { loss: Storage; ctx: OpContext } {
     this.ctx.kind = "loss";
-    const g = this.get(logits);
-    const [N, K] = g.shape as [number, number];
-    checkLabels(labels, N, K);
-    const lab = this.fromInt32(labels);
-    const probs = this.alloc([N, K], "softmax");
-    const loss = this.alloc([], "loss");
-    const what = "cross-entropy";
-    this.ctx.dispatch(CROSS_ENTROPY_FORWARD, new Params().u32(N, K, 0, 0).bytes(),
-      [this.view(g, 0, N * K, what), this.view(lab, 0, N, what), this.view(loss, 0, 1, what), this.view(probs, 0, N * K, what)], [1, 1, 1]);
-    const ctx: LossContext = { probs, labels: lab, shape: [N, K], dispose: () => { this.dispose(probs); this.dispose(lab); } };
-    return { loss, ctx };
+    return training.crossEntropy(this, this.get(logits), labels);
   }
 
   crossEntropyBackward(dloss: Storage, ctx: OpContext): Storage {
     this.ctx.kind = "loss";
-    const c = ctx as LossContext;
-    const [N, K] = c.shape as [number, number];
-    const d = this.alloc([N, K], "cross-entropy backward");
-    const what = "cross-entropy backward";
-    this.ctx.dispatch(CROSS_ENTROPY_BACKWARD, new Params().u32(N, K, 0, 0).bytes(),
-      [this.view(this.get(dloss), 0, 1, what), this.view(c.probs, 0, N * K, what), this.view(c.labels, 0, N, what), this.view(d, 0, N * K, what)],
-      grid1d(Math.ceil((N * K) / 256)));
-    return d;
+    return training.crossEntropyBackward(this, this.get(dloss), ctx as training.LossContext);
   }
 
   /** Rows of logits (N,K) whose first maximum is at the label, as a scalar (metrics stay on the GPU). */
   correctCount(logits: Storage, labels: Int32Array): Storage {
     this.ctx.kind = "loss";
-    const g = this.get(logits);
-    const [N, K] = g.shape as [number, number];
-    checkLabels(labels, N, K);
-    const lab = this.fromInt32(labels);
-    const count = this.alloc([], "correct count");
-    this.ctx.dispatch(CORRECT_COUNT, new Params().u32(N, K, 0, 0).bytes(),
-      [this.view(g, 0, N * K, "correctCount"), this.view(lab, 0, N, "correctCount"), this.view(count, 0, 1, "correctCount")], [1, 1, 1]);
-    this.dispose(lab);
-    return count;
+    return training.correctCount(this, this.get(logits), labels);
   }
 
   sgdUpdate(param: Storage, grad: Storage, velocity: Storage | null, p: SgdParams, firstStep: boolean): void {
     this.ctx.kind = "sgd";
-    const w = this.get(param);
-    const g = this.get(grad);
     if (p.momentum !== 0 && !velocity) throw new Error("sgdUpdate with momentum needs a velocity buffer");
-    const v = p.momentum !== 0 ? this.get(velocity!) : null;
-    const code = sgdShader(v !== null);
-    this.forChunks(numel(w.shape), (start, count) => {
-      const views = [this.view(w, start, count, "sgd"), this.view(g, start, count, "sgd")];
-      if (v) views.push(this.view(v, start, count, "sgd"));
-      const params = new Params().u32(count, views[0]!.shift, views[1]!.shift, v ? views[2]!.shift : 0)
-        .f32(p.lr, p.momentum, p.dampening, p.weightDecay).u32(p.nesterov ? 1 : 0, firstStep ? 1 : 0, 0, 0);
-      this.ctx.dispatch(code, params.bytes(), views, grid1d(Math.ceil(count / 256)));
-    });
+    training.sgdUpdate(this, this.get(param), this.get(grad), p.momentum !== 0 ? this.get(velocity!) : null, p, firstStep);
   }
 
   // ---- small general ops --------------------------------------------------------------------------
@@ -472,14 +430,6 @@ export class WebGpuBackend implements Backend {
       if (extra) extra(p, start);
       this.ctx.dispatch(code, p.bytes(), [...views, ov], grid1d(Math.ceil(count / 256)));
     });
-  }
-}
-
-function checkLabels(labels: Int32Array, N: number, K: number): void {
-  if (labels.length !== N) throw new Error(`cross-entropy got ${labels.length} labels for ${N} rows`);
-  for (let n = 0; n < N; n++) {
-    const l = labels[n]!;
-    if (!(l >= 0 && l < K)) throw new Error(`label ${l} at row ${n} is outside [0, ${K})`);
   }
 }
 
