@@ -3,6 +3,11 @@
 # kernels (AVX2, AVX-512, AMX) at run time anyway; our own Winograd tile loops are compiled for several
 # instruction sets with target_clones (-Wno-psabi: their 64-byte vector helpers are always inlined, so the
 # ABI note GCC prints for them does not apply). OpenMP is the runtime oneDNN itself uses on Debian.
+# The rpath '$ORIGIN' lets the prebuilt addon (prebuilds/linux-x64/, made by scripts/prepack-native.mjs) find
+# the libdnnl.so.2, libgomp.so.1 and libOpenCL.so.1 copied beside it. --disable-new-dtags writes it as
+# DT_RPATH rather than DT_RUNPATH because only DT_RPATH also serves the libraries' own dependencies
+# (libdnnl needs libgomp and libOpenCL); a source build in build/Release has no copies there, so the
+# system's libraries are used as before.
 {
   "targets": [
     {
@@ -24,7 +29,7 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17", "-O2", "-O0"],
       "cflags": ["-O3", "-fopenmp"],
       "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions", "-Wall", "-Wextra", "-Wno-psabi"],
-      "ldflags": ["-fopenmp"],
+      "ldflags": ["-fopenmp", "-Wl,--disable-new-dtags,-rpath,'$$ORIGIN'"],
       "libraries": ["-ldnnl"]
     }
   ]

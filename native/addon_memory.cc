@@ -132,7 +132,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 Napi::Value Reshape(const Napi::CallbackInfo& info) {
   Tensor& x = tensor_arg(info, 0);
   Dims dims = dims_arg(info, 1);
-  if (nat::numel_of(dims) != x.numel()) throw std::invalid_argument("reshape: element count differs");
+  if (nat::numel_of(dims) != x.numel()) throw nat::shape_error("reshape: element count differs");
   auto y = std::make_unique<Tensor>(dims, nat::plain_md(dims, x.dtype()));
   if (x.numel() > 0) nat::reorder(x.md, x.data, nat::plain_md(x.dims, x.dtype()), y->data);
   return handle_value(info.Env(), std::move(y));

@@ -100,7 +100,7 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
 Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   Tensor& logits = tensor_arg(info, 0);
   Napi::Int32Array labels = info[1].As<Napi::Int32Array>();
-  if (logits.dims.size() != 2) throw std::invalid_argument("crossEntropy: logits must be (N,K)");
+  if (logits.dims.size() != 2) throw nat::shape_error("crossEntropy: logits must be (N,K)");
   const int64_t n = logits.dims[0], k = logits.dims[1];
   if (static_cast<int64_t>(labels.ElementLength()) != n) throw std::invalid_argument("crossEntropy: one label per row needed");
   TempBuf tmp;
@@ -136,7 +136,7 @@ Napi::Value SgdUpdate(const Napi::CallbackInfo& info) {
   Tensor* vel = optional_tensor_arg(info, 2);
   nat::Sgd s{num_arg(info, 3), num_arg(info, 4), num_arg(info, 5), num_arg(info, 6), bool_arg(info, 7)};
   if (grad.dims != param.dims || (vel != nullptr && vel->dims != param.dims)) {
-    throw std::invalid_argument("sgdUpdate: param, grad and velocity shapes differ");
+    throw nat::shape_error("sgdUpdate: param, grad and velocity shapes differ");
   }
   // A parameter still in row-major layout (mixed precision: the layers read bf16 casts of it, never it)
   // takes its gradient's layout once, so that later updates need no conversion.
@@ -221,10 +221,10 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   Tensor& a = tensor_arg(info, 0);
   Tensor& b = tensor_arg(info, 1);
   const bool ta_ = bool_arg(info, 2), tb_ = bool_arg(info, 3);
-  if (a.dims.size() != 2 || b.dims.size() != 2) throw std::invalid_argument("matmul needs 2-D operands");
+  if (a.dims.size() != 2 || b.dims.size() != 2) throw nat::shape_error("matmul needs 2-D operands");
   const int64_t m = ta_ ? a.dims[1] : a.dims[0], k = ta_ ? a.dims[0] : a.dims[1];
   const int64_t k2 = tb_ ? b.dims[1] : b.dims[0], n = tb_ ? b.dims[0] : b.dims[1];
-  if (k != k2) throw std::invalid_argument("matmul inner sizes differ");
+  if (k != k2) throw nat::shape_error("matmul inner sizes differ");
   TempBuf tmp_a, tmp_b;
   const float* ap = nat::plain_data(a, tmp_a);
   const float* bp = nat::plain_data(b, tmp_b);
@@ -236,7 +236,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 // transpose(a): (M,N) -> (N,M), row-major.
 Napi::Value Transpose(const Napi::CallbackInfo& info) {
   Tensor& a = tensor_arg(info, 0);
-  if (a.dims.size() != 2) throw std::invalid_argument("transpose needs a 2-D tensor");
+  if (a.dims.size() != 2) throw nat::shape_error("transpose needs a 2-D tensor");
   TempBuf ta;
   const float* ap = nat::plain_data(a, ta);
   auto out = nat::new_plain({a.dims[1], a.dims[0]});

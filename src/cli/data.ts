@@ -21,7 +21,7 @@ import { imageGrid } from "../data/grid.js";
 import { encodePng } from "../data/png.js";
 
 const DATA_DIR_FLAG: FlagSpecs = {
-  "data-dir": { type: "string", help: "directory holding the four Fashion-MNIST files (searched first)" },
+  "data-dir": { type: "string", help: "use this directory only (missing files are downloaded into it)" },
 };
 
 /** A bound on `data show --count`: beyond it the PNG is too large to look at anyway. */
@@ -78,10 +78,12 @@ async function info(argv: string[]): Promise<number> {
   if (positional.length > 0) throw new UsageError(`data info: unexpected argument '${positional[0]}'`);
   const opts = flags["data-dir"] !== undefined ? { dataDir: String(flags["data-dir"]) } : {};
   const found = findData(opts);
-  console.log("Fashion-MNIST search order:");
   const candidates = dataCandidates(opts);
-  if (opts.dataDir === undefined) console.log(`  ${"--data-dir".padEnd(34)} (not given)`);
-  if (!candidates.some((c) => c.origin === "ALEXNET_DATA")) console.log(`  ${"$ALEXNET_DATA".padEnd(34)} (not set)`);
+  if (opts.dataDir === undefined) {
+    console.log("Fashion-MNIST search order:");
+    console.log(`  ${"--data-dir".padEnd(34)} (not given)`);
+    if (!candidates.some((c) => c.origin === "ALEXNET_DATA")) console.log(`  ${"$ALEXNET_DATA".padEnd(34)} (not set)`);
+  } else console.log("Fashion-MNIST: --data-dir names the only place used (missing files are downloaded into it):");
   for (const c of candidates) {
     const state = c.complete ? "all 4 files" : c.paths.size > 0 ? `${c.paths.size} of 4 files` : "no files";
     const used = found && found.dir === c.dir && found.origin === c.origin ? "  <- used" : "";

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The `alexnet` command line: dispatches to one subcommand; usage errors print one line plus the usage and
 // exit 2; other errors print their message (no stack trace unless ALEXNET_DEBUG is set) and exit 1.
+// `--version`/`-v` prints package.json's version; `-h`/`--help` works on every command, and `help <command>`
+// is `<command> --help`.
+import { packageVersion } from "../packageRoot.js";
 import { type Command, UsageError } from "./args.js";
 
 /** Commands load on demand, so one command's dependencies (native addon, data files) never slow or break another. */
@@ -21,16 +24,30 @@ const COMMANDS: CommandEntry[] = [
 ];
 
 function mainUsage(): string {
-  const lines = ["usage: alexnet <command> [flags]   (alexnet <command> --help for its flags)", "", "commands:"];
+  const lines = [
+    "usage: alexnet <command> [flags]   (alexnet <command> --help for its flags)",
+    "       alexnet --version",
+    "",
+    "commands:",
+  ];
   for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(10)} ${c.summary}`);
   return lines.join("\n");
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "help" && argv[1] !== undefined) argv = [argv[1], "--help"];
   const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+  if (name === "--version" || name === "-v") {
+    console.log(packageVersion());
+    return 0;
+  }
+  if (name === undefined) {
+    console.error(mainUsage());
+    return 2;
+  }
+  if (name === "--help" || name === "-h" || name === "help") {
     console.log(mainUsage());
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {

@@ -14,6 +14,7 @@ import { checkWritable, readLatestCheckpoint, writeCheckpoint } from "../train/c
 import { restoreTraining, snapshot } from "../train/snapshot.js";
 import { type Command, type FlagSpecs, type ParsedFlags, parseArgs, usage, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+import { packageVersion } from "../packageRoot.js";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   variant: { type: "string", choices: ALEXNET_VARIANTS, default: "224", help: "224 (Fashion-MNIST resized, d2l) or 28 (no resize)" },
@@ -26,7 +27,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "width-scale": { type: "number", default: 1, help: "multiply all channel and hidden widths (quick experiments; 1 is d2l's)" },
   "train-limit": { type: "int", min: 1, help: "use only the first N training examples" },
   "test-limit": { type: "int", min: 1, help: "use only the first N test examples" },
-  "data-dir": { type: "string", help: "directory with the four Fashion-MNIST files" },
+  "data-dir": { type: "string", help: "use the Fashion-MNIST files in this directory only (missing ones are downloaded into it)" },
   "run-dir": { type: "string", help: "where to write metrics, plots and checkpoints (default runs/<date-time>)" },
   resume: { type: "string", help: "continue the run in this directory from its last complete checkpoint" },
   "checkpoint-every": { type: "int", min: 1, help: "also checkpoint every N steps (default: each epoch end)" },
@@ -162,7 +163,7 @@ export const trainCommand: Command = {
     writeConfig(runDir, {
       settings,
       backend: backend.describe(),
-      versions: { node: process.versions.node, alexnetTs: "0.1.0", ...onednnVersion(backend) },
+      versions: { node: process.versions.node, alexnetTs: packageVersion(), ...onednnVersion(backend) },
       data: { train: trainSet.source, test: testSet.source, trainExamples: trainLoader.size, testExamples: testLoader.size },
       checkpointEvery: every ?? null,
       started: saved?.started ?? new Date().toISOString(),
@@ -170,7 +171,8 @@ export const trainCommand: Command = {
 
     console.log(`training AlexNet (variant ${settings.variant}) on ${trainLoader.size} examples, testing on ${testLoader.size}, ` +
       `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}, on ${backend.describe()}; data from ${describeSource(trainSet)}; run directory ${runDir}`);
-    const progress = new Progress({ stream: process.stderr, epochs: settings.epochs, plain: flags.plain === true });
+    const testBatches = Math.ceil(testLoader.size / settings.batchSize);
+    const progress = new Progress({ stream: process.stderr, epochs: settings.epochs, testBatches, plain: flags.plain === true });
     let interrupted: string | null = null;
     const onSignal = (sig: string) => () => {
       interrupted = sig;

@@ -1,8 +1,11 @@
 // Fashion-MNIST: where the four files come from and how a split is loaded.
-// Search order: --data-dir, $ALEXNET_DATA, the user cache (~/.cache/alexnet-ts/fashion-mnist), Debian's
-// dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist); if none has all four files they are
-// downloaded (into --data-dir or $ALEXNET_DATA when given, else the cache). Images stay uint8 in memory
-// (47 MB for the training set); conversion to float happens per batch in the loader.
+// A directory named with --data-dir is used and nothing else: missing files are downloaded into it (as
+// torchvision's FashionMNIST(root, download=True) does), and when that fails the error names the files, the
+// directory and the Debian package. Without it the search order is $ALEXNET_DATA, the user cache
+// (~/.cache/alexnet-ts/fashion-mnist), Debian's dataset-fashion-mnist package (/usr/share/datasets/
+// fashion-mnist); if none has all four files they are downloaded (into $ALEXNET_DATA when set, else the
+// cache). $ALEXNET_MIRRORS (base URLs, comma-separated) replaces the official mirrors. Images stay uint8 in
+// memory (47 MB for the training set); conversion to float happens per batch in the loader.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
@@ -91,9 +94,9 @@ const ORIGIN_NAMES: Record<Origin, string> = {
 };
 
 export interface LocateOptions {
-  /** --data-dir: searched first. */
+  /** --data-dir: the only place looked at (and downloaded into) when given. */
   dataDir?: string;
-  /** Environment to read ALEXNET_DATA, XDG_CACHE_HOME and HOME from. Default: process.env. */
+  /** Environment to read ALEXNET_DATA, ALEXNET_MIRRORS, XDG_CACHE_HOME and HOME from. Default: process.env. */
   env?: Record<string, string | undefined>;
   /** Override the Debian location (tests point it at an empty directory). */
   debianDir?: string;
@@ -139,15 +142,16 @@ function findFile(dir: string, name: string): string | undefined {
   return undefined;
 }
 
-/** Every place searched, in order, and what each holds. */
+/** Every place searched, in order, and what each holds: only the --data-dir directory when one is named. */
 export function dataCandidates(opts: LocateOptions = {}): Candidate[] {
   const env = opts.env ?? process.env;
-  const places: [Origin, string | undefined][] = [
-    ["--data-dir", opts.dataDir],
-    ["ALEXNET_DATA", env.ALEXNET_DATA || undefined],
-    ["cache", cacheDir(env)],
-    ["debian", opts.debianDir ?? DEBIAN_DIR],
-  ];
+  const places: [Origin, string | undefined][] = opts.dataDir !== undefined
+    ? [["--data-dir", opts.dataDir]]
+    : [
+      ["ALEXNET_DATA", env.ALEXNET_DATA || undefined],
+      ["cache", cacheDir(env)],
+      ["debian", opts.debianDir ?? DEBIAN_DIR],
+    ];
   const out: Candidate[] = [];
   for (const [origin, dir] of places) {
     if (dir === undefined) continue;
@@ -171,7 +175,7 @@ export function findData(opts: LocateOptions = {}): DataLocation | null {
 /** Where downloads go: the explicit directory if one was named, else the user cache. */
 export function downloadDir(opts: LocateOptions = {}): { origin: Origin; dir: string } {
   const env = opts.env ?? process.env;
-  if (opts.dataDir) return { origin: "--data-dir", dir: resolve(opts.dataDir) };
+  if (opts.dataDir !== undefined) return { origin: "--data-dir", dir: resolve(opts.dataDir) };
   if (env.ALEXNET_DATA) return { origin: "ALEXNET_DATA", dir: resolve(env.ALEXNET_DATA) };
   return { origin: "cache", dir: cacheDir(env) };
 }
@@ -179,13 +183,33 @@ export function downloadDir(opts: LocateOptions = {}): { origin: Origin; dir: st
 /** What to tell a user who has no data and no network: the files, where they go, the Debian package. */
 export function missingDataHelp(opts: LocateOptions = {}): string {
   const target = downloadDir(opts).dir;
+  const explicit = opts.dataDir !== undefined;
   return [
-    "Fashion-MNIST was not found. Put these four files (from https://github.com/zalandoresearch/fashion-mnist)",
+    ...(explicit ? [`Fashion-MNIST is not in ${target} (named with --data-dir).`] : []),
+    `${explicit ? "" : "Fashion-MNIST was not found. "}Put these four files (from https://github.com/zalandoresearch/fashion-mnist)`,
     ...ALL_FILES.map((f) => `  ${f.name}  (MD5 ${f.md5})`),
     `into ${target}`,
-    "(or any directory named with --data-dir DIR or the ALEXNET_DATA environment variable),",
+    explicit
+      ? "(or name another directory with --data-dir, or leave it out to search $ALEXNET_DATA, the user cache and Debian's copy),"
+      : "(or any directory named with --data-dir DIR or the ALEXNET_DATA environment variable),",
     `or on Debian/Ubuntu install them with: sudo apt install ${DEBIAN_PACKAGE}  (files in ${DEBIAN_DIR}).`,
   ].join("\n");
+}
+
+/** $ALEXNET_MIRRORS (comma- or space-separated base URLs) when set, else the official mirrors. */
+export function mirrorsFrom(env: Record<string, string | undefined> = process.env): readonly string[] {
+  const listed = (env.ALEXNET_MIRRORS ?? "").split(/[\s,]+/).filter((m) => m.length > 0);
+  return listed.length > 0 ? listed : MIRRORS;
+}
+
+/** true when `path` holds the published content of `f`, however it was compressed. */
+function sameContent(path: string, f: FashionFile): boolean {
+  try {
+    const content = readMaybeGzip(path);
+    return content.length === f.contentSize && md5(content) === f.contentMd5;
+  } catch {
+    return false;
+  }
 }
 
 export interface EnsureOptions extends LocateOptions {
@@ -205,7 +229,7 @@ export async function locateData(opts: EnsureOptions = {}): Promise<DataLocation
   if (opts.download === false) throw new DataError(missingDataHelp(opts));
   const { origin, dir } = downloadDir(opts);
   const dl: DownloadOptions = {
-    mirrors: opts.mirrors ?? MIRRORS,
+    mirrors: opts.mirrors ?? mirrorsFrom(opts.env ?? process.env),
     ...(opts.progress !== undefined && { progress: opts.progress }),
     ...(opts.log && { log: opts.log }),
     ...(opts.stallTimeoutMs !== undefined && { stallTimeoutMs: opts.stallTimeoutMs }),
@@ -219,7 +243,8 @@ export async function locateData(opts: EnsureOptions = {}): Promise<DataLocation
       continue;
     }
     try {
-      paths.set(f.name, await downloadFile({ name: f.name, md5: f.md5, size: f.size }, dir, dl));
+      const remote = { name: f.name, md5: f.md5, size: f.size, sameContent: (p: string) => sameContent(p, f) };
+      paths.set(f.name, await downloadFile(remote, dir, dl));
     } catch (err) {
       if (err instanceof DownloadError) {
         throw new DownloadError(`${err.message}\n\n${missingDataHelp(opts)}`, err.attempts);

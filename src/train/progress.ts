@@ -1,68 +1,217 @@
-// Live progress of a training run. On a terminal: one bar per epoch, redrawn in place, with running loss,
-// accuracy, examples/s and ETA. Elsewhere (CI, log files): a plain line every tenth of an epoch.
+// Live progress lines, one module for training and downloads. On a terminal: one line redrawn in place
+// ('\r', then clear to the end of the line), never wider than the terminal: when the fields do not fit, the
+// least important are dropped first and the bar shrinks (renderBar). Elsewhere (CI, log files): training
+// writes a plain line every tenth of an epoch and downloads write nothing but their log lines.
+// The training line shows the epoch's ETA and the whole run's ETA.
+import type { ProgressSink } from "../data/download.js";
 import type { StepInfo } from "./trainer.js";
 
-export interface ProgressOptions {
-  stream: NodeJS.WriteStream;
-  epochs: number;
-  /** Force the plain-line mode even on a terminal. */
-  plain?: boolean;
+/** One piece of a progress line: text, or (with `fraction`) the bar itself, which stretches to fit. */
+export interface BarField {
+  text?: string;
+  /** Fraction done, 0..1: this field is drawn as `[####....]`. */
+  fraction?: number;
+  /** Importance: when the line is too wide, the field with the lowest `keep` goes first. */
+  keep: number;
 }
 
-const clock = (seconds: number): string => {
+const BAR_MIN = 6;
+const BAR_MAX = 24;
+
+function drawBar(fraction: number, inner: number): string {
+  const f = Math.min(Math.max(Number.isFinite(fraction) ? fraction : 0, 0), 1);
+  const filled = Math.round(f * inner);
+  return `[${"#".repeat(filled)}${".".repeat(inner - filled)}]`;
+}
+
+/**
+ * The fields, in order, joined by spaces, in at most `width` columns: the least important fields are dropped
+ * until the rest fit with the bar at its minimum; the bar then takes the room left, up to its maximum. A
+ * single field wider than `width` is cut. Pure, so it can be tested at any width.
+ */
+export function renderBar(fields: readonly BarField[], width: number): string {
+  if (width < 1) return "";
+  let active = [...fields];
+  for (;;) {
+    const texts = active.filter((f) => f.fraction === undefined);
+    const bar = active.find((f) => f.fraction !== undefined);
+    const fixed = texts.reduce((n, f) => n + (f.text ?? "").length, 0) + Math.max(active.length - 1, 0);
+    const barRoom = width - fixed - 2;
+    if (bar ? barRoom >= BAR_MIN : fixed <= width) {
+      const inner = Math.min(BAR_MAX, barRoom);
+      return active.map((f) => (f.fraction !== undefined ? drawBar(f.fraction, inner) : f.text ?? "")).join(" ");
+    }
+    if (active.length <= 1) {
+      const only = active[0];
+      if (!only) return "";
+      return only.fraction !== undefined ? drawBar(only.fraction, Math.max(width - 2, 0)).slice(0, width) : (only.text ?? "").slice(0, width);
+    }
+    const least = active.reduce((lo, f) => (f.keep < lo.keep ? f : lo));
+    active = active.filter((f) => f !== least);
+  }
+}
+
+/** Seconds as m:ss under an hour, h:mm:ss above; "--:--" when unknown. */
+export function clock(seconds: number): string {
   if (!Number.isFinite(seconds)) return "--:--";
   const s = Math.max(0, Math.round(seconds));
   const h = Math.floor(s / 3600);
   const mm = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
   const ss = String(s % 60).padStart(2, "0");
   return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
-};
+}
 
+/** A line on a terminal, redrawn in place. One column is left free: writing the last column makes some
+ * terminals wrap at once, and each redraw would then leave a line behind. */
+class TerminalLine {
+  private open = false;
+
+  constructor(private readonly stream: NodeJS.WriteStream) {}
+
+  draw(fields: readonly BarField[]): void {
+    const width = Math.max((this.stream.columns || 80) - 1, 1);
+    this.stream.write(`\r${renderBar(fields, width)}\x1b[K`);
+    this.open = true;
+  }
+
+  /** Ends the line, so what follows starts on a line of its own. */
+  end(): void {
+    if (this.open) this.stream.write("\n");
+    this.open = false;
+  }
+}
+
+export interface ProgressOptions {
+  stream: NodeJS.WriteStream;
+  epochs: number;
+  /** Test batches evaluated after each epoch: until an epoch end is measured, the run ETA estimates them. */
+  testBatches?: number;
+  /** Force the plain-line mode even on a terminal. */
+  plain?: boolean;
+  /** Injectable for tests (ms). Default: performance.now. */
+  now?: () => number;
+}
+
+/** A forward pass costs about a third of a training step (forward plus a backward twice as long). */
+const EVAL_COST_PER_BATCH = 1 / 3;
+
+/** Training progress: a bar per epoch on a terminal, plain lines elsewhere. */
 export class Progress {
   private readonly tty: boolean;
+  private readonly terminal: TerminalLine;
+  private readonly now: () => number;
   private lastPlainTenth = -1;
-  private barOpen = false;
+  /** When the last training step of an epoch ended, and the epoch it belonged to. */
+  private epochEnd: { at: number; epoch: number } | null = null;
+  /** Measured seconds between epochs (evaluation, checkpoint, plots), once an epoch boundary was seen. */
+  private betweenEpochs: number | null = null;
 
   constructor(private readonly options: ProgressOptions) {
     this.tty = !options.plain && options.stream.isTTY === true;
+    this.terminal = new TerminalLine(options.stream);
+    this.now = options.now ?? (() => performance.now());
   }
 
   step(info: StepInfo): void {
     const done = info.batch + 1;
     const last = done === info.numBatches;
-    const text = `loss ${info.trainLoss.toFixed(3)}, train acc ${info.trainAcc.toFixed(3)}, ` +
-      `${info.examplesPerSec.toFixed(1)} examples/s, ETA ${this.eta(info)}`;
+    const secsPerBatch = info.examplesPerSec > 0 && info.batchSize > 0 ? info.batchSize / info.examplesPerSec : NaN;
+    this.measureBetweenEpochs(info, secsPerBatch);
+    const epochEta = (info.numBatches - done) * secsPerBatch;
     const epochLabel = `epoch ${info.epoch + 1}/${this.options.epochs}`;
     if (this.tty) {
-      const width = 24;
-      const filled = Math.round((done / info.numBatches) * width);
-      const bar = "#".repeat(filled) + ".".repeat(width - filled);
-      this.options.stream.write(`\r${epochLabel} [${bar}] ${done}/${info.numBatches} ${text}\x1b[K`);
-      this.barOpen = true;
-      if (last) this.endLine();
-      return;
+      this.terminal.draw([
+        { text: epochLabel, keep: 100 },
+        { fraction: done / info.numBatches, keep: 40 },
+        { text: `${done}/${info.numBatches}`, keep: 60 },
+        { text: `loss ${info.trainLoss.toFixed(3)}`, keep: 70 },
+        { text: `acc ${info.trainAcc.toFixed(3)}`, keep: 50 },
+        { text: `${info.examplesPerSec.toFixed(1)} ex/s`, keep: 30 },
+        { text: `ETA ${clock(epochEta)}`, keep: 80 },
+        { text: `run ETA ${clock(this.runEta(info, epochEta, secsPerBatch))}`, keep: 90 },
+      ]);
+      if (last) this.terminal.end();
+    } else {
+      const tenth = Math.floor((done * 10) / info.numBatches);
+      if (tenth !== this.lastPlainTenth || last) {
+        this.lastPlainTenth = last ? -1 : tenth;
+        const text = `loss ${info.trainLoss.toFixed(3)}, train acc ${info.trainAcc.toFixed(3)}, ` +
+          `${info.examplesPerSec.toFixed(1)} examples/s, ETA ${clock(epochEta)}`;
+        this.options.stream.write(`${epochLabel} batch ${done}/${info.numBatches}: ${text}\n`);
+      }
     }
-    const tenth = Math.floor((done * 10) / info.numBatches);
-    if (tenth === this.lastPlainTenth && !last) return;
-    this.lastPlainTenth = last ? -1 : tenth;
-    this.options.stream.write(`${epochLabel} batch ${done}/${info.numBatches}: ${text}\n`);
+    if (last) this.epochEnd = { at: this.now(), epoch: info.epoch };
   }
 
-  /** Seconds left in this epoch's training steps, from the running examples/s. */
-  private eta(info: StepInfo): string {
-    const left = info.numBatches - info.batch - 1;
-    const batchSize = info.batchSize;
-    return clock(info.examplesPerSec > 0 && batchSize > 0 ? (left * batchSize) / info.examplesPerSec : NaN);
+  /** The time from one epoch's last step to the next epoch's first, less that first step. */
+  private measureBetweenEpochs(info: StepInfo, secsPerBatch: number): void {
+    if (!this.epochEnd || info.batch !== 0 || info.epoch !== this.epochEnd.epoch + 1) return;
+    const gap = (this.now() - this.epochEnd.at) / 1000 - (Number.isFinite(secsPerBatch) ? secsPerBatch : 0);
+    this.betweenEpochs = Math.max(gap, 0);
+    this.epochEnd = null;
+  }
+
+  /** Seconds until the last epoch's evaluation ends: this epoch's rest, then whole epochs at this epoch's speed. */
+  private runEta(info: StepInfo, epochEta: number, secsPerBatch: number): number {
+    const betweenEpochs = this.betweenEpochs ?? (this.options.testBatches ?? 0) * secsPerBatch * EVAL_COST_PER_BATCH;
+    const epochsAfter = Math.max(this.options.epochs - info.epoch - 1, 0);
+    return epochEta + betweenEpochs + epochsAfter * (info.numBatches * secsPerBatch + betweenEpochs);
   }
 
   /** A line of its own (epoch summaries, messages), closing an open bar first. */
   line(text: string): void {
-    this.endLine();
+    this.terminal.end();
     this.options.stream.write(`${text}\n`);
   }
+}
 
-  private endLine(): void {
-    if (this.barOpen) this.options.stream.write("\n");
-    this.barOpen = false;
-  }
+const MB = (bytes: number): string => (bytes / 1e6).toFixed(1);
+
+/** A download's bar on a terminal, redrawn in place at most ten times a second. */
+export function terminalProgress(stream: NodeJS.WriteStream, now: () => number = Date.now): ProgressSink {
+  const line = new TerminalLine(stream);
+  let name = "";
+  let total: number | undefined;
+  let started = 0;
+  let lastDraw = 0;
+  let received = 0;
+  const draw = (force: boolean, failed = false): void => {
+    const t = now();
+    if (!force && t - lastDraw < 100) return;
+    lastDraw = t;
+    const rate = received / Math.max((t - started) / 1000, 1e-3);
+    const fields: BarField[] = [{ text: name, keep: 100 }];
+    if (total) {
+      const fraction = Math.min(received / total, 1);
+      fields.push(
+        { fraction, keep: 50 },
+        { text: `${Math.floor(fraction * 100)}%`.padStart(4), keep: 90 },
+        { text: `${MB(received)}/${MB(total)} MB`, keep: 70 },
+        { text: `${MB(rate)} MB/s`, keep: 40 },
+        { text: `ETA ${clock(received > 0 ? (total - received) / rate : NaN)}`, keep: 60 },
+      );
+    } else {
+      fields.push({ text: `${MB(received)} MB`, keep: 90 }, { text: `${MB(rate)} MB/s`, keep: 40 });
+    }
+    if (failed) fields.push({ text: "failed", keep: 95 });
+    line.draw(fields);
+  };
+  return {
+    start(file, _url, size) {
+      name = file;
+      total = size;
+      received = 0;
+      started = now();
+      lastDraw = 0;
+      draw(true);
+    },
+    update(n) {
+      received = n;
+      draw(false);
+    },
+    end(ok) {
+      draw(true, !ok);
+      line.end();
+    },
+  };
 }

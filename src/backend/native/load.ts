@@ -1,33 +1,22 @@
-// Loads the native CPU backend's addon (build/Release/alexnet_native.node, built by
-// scripts/build-native.mjs during npm install). Node-only. When the addon is absent or does not load,
-// the result carries one line saying why and how to fix it, so callers can fall back to the reference
-// backend and say so. Environment: ALEXNET_NATIVE_THREADS (thread count), ALEXNET_NATIVE_CONV_ALGO
+// Loads the native CPU backend's addon: build/Release/alexnet_native.node when a source build made one
+// (a checkout, or a platform without a prebuild), else the prebuilt prebuilds/<platform>-<arch>/ copy that
+// ships in the npm package with oneDNN beside it (scripts/prepack-native.mjs). Node-only. When no addon
+// loads, the result carries one line saying why and how to fix it, so callers can fall back to the
+// reference backend and say so. Environment: ALEXNET_NATIVE_THREADS (thread count), ALEXNET_NATIVE_CONV_ALGO
 // (auto|direct|winograd), ALEXNET_NATIVE_POOL_MB (bytes of freed buffers kept for reuse, default 2048).
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { Backend } from "../backend.js";
+import { packageRoot } from "../../packageRoot.js";
 import { type ConvAlgorithm, type NativeAddon, NativeBackend } from "./index.js";
 
 const FIX = "apt-get install libdnnl-dev && npm rebuild";
+const ADDON_FILE = "alexnet_native.node";
 
-/** The package root: the nearest directory above this file with our package.json (works from src/ and dist/). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, "package.json");
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "alexnet-ts") return dir;
-      } catch {
-        // not ours; keep looking
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error("cannot find the alexnet-ts package root");
-    dir = up;
-  }
+/** Where an addon may be, best first: a source build beats the prebuild, since it was made for this machine. */
+export function addonCandidates(root: string): string[] {
+  return [join(root, "build", "Release", ADDON_FILE), join(root, "prebuilds", `${process.platform}-${process.arch}`, ADDON_FILE)];
 }
 
 /** Why the build left no addon, from build/native-status.json when the build script wrote one. */
@@ -40,7 +29,7 @@ function buildFailure(root: string): string {
   } catch {
     // no status file: the build never ran
   }
-  return `addon not built (build/Release/alexnet_native.node missing; fix: ${FIX})`;
+  return `addon not built (build/Release/${ADDON_FILE} missing, no prebuild for ${process.platform}-${process.arch}; fix: ${FIX})`;
 }
 
 let cached: { backend: Backend } | { error: string } | undefined;
@@ -60,15 +49,20 @@ function load(): { backend: NativeBackend } | { error: string } {
   } catch (e) {
     return { error: `native backend unavailable: ${(e as Error).message}` };
   }
-  const file = join(root, "build", "Release", "alexnet_native.node");
-  if (!existsSync(file)) return { error: `native backend unavailable: ${buildFailure(root)}` };
-  let addon: NativeAddon;
-  try {
-    addon = createRequire(import.meta.url)(file) as NativeAddon;
-  } catch (e) {
-    const first = String((e as Error).message).split("\n")[0];
-    return { error: `native backend unavailable: the addon does not load: ${first} (fix: ${FIX})` };
+  const files = addonCandidates(root).filter((f) => existsSync(f));
+  if (files.length === 0) return { error: `native backend unavailable: ${buildFailure(root)}` };
+  let addon: NativeAddon | undefined;
+  let loadError = "";
+  for (const file of files) {
+    try {
+      addon = createRequire(import.meta.url)(file) as NativeAddon;
+      break;
+    } catch (e) {
+      // Keep the first reason: it is about the addon that should have loaded.
+      loadError ||= `${file}: ${String((e as Error).message).split("\n")[0]}`;
+    }
   }
+  if (!addon) return { error: `native backend unavailable: the addon does not load: ${loadError} (fix: ${FIX})` };
   const backend = new NativeBackend(addon);
   try {
     const threads = process.env.ALEXNET_NATIVE_THREADS;

@@ -1,0 +1,59 @@
+// What a checkpoint is on disk, shared by writing and reading: the files of a checkpoint directory, how
+// directories are named (and which names are leftovers of interrupted writes), and the manifest's checksums.
+import { createHash } from "node:crypto";
+import type { NamedTensor } from "./safetensors.js";
+
+export interface CheckpointData {
+  /** Model parameters, PyTorch state_dict names and shapes (OIHW convs, (out, in) linears). */
+  model: NamedTensor[];
+  /** Optimizer state tensors, e.g. `0.weight.momentum_buffer`. */
+  optimizer: NamedTensor[];
+  /** JSON-serialisable training state: epoch, step, RNG state, loader order, metrics, config. */
+  state: Record<string, unknown>;
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  step: number;
+  data: CheckpointData;
+}
+
+/** A file as the manifest records it. */
+export interface FileRecord {
+  bytes: number;
+  sha256: string;
+}
+
+export const FORMAT = "alexnet-ts checkpoint";
+export const VERSION = 1;
+export const DATA_FILES = ["model.safetensors", "optimizer.safetensors", "state.json"] as const;
+export const MANIFEST = "manifest.json";
+export const STEP_DIR = /^step-(\d+)$/;
+/** Directories a write leaves behind only if it was interrupted: `.tmp-` while writing, `.old-` while
+ * replacing a checkpoint of the same step. Never loaded. */
+export const LEFTOVER_DIR = /^step-(\d+)\.(tmp|old)-(\d+)$/;
+
+/** `step-000000123`: zero-padded so that directory listings sort in step order. */
+export function checkpointDirName(step: number): string {
+  return `step-${String(step).padStart(9, "0")}`;
+}
+
+/** The step of a checkpoint directory's name, or of a leftover's. */
+export function stepOf(name: string): number {
+  return Number((STEP_DIR.exec(name) ?? LEFTOVER_DIR.exec(name))![1]);
+}
+
+export function sha256(chunks: readonly Uint8Array[]): string {
+  const h = createHash("sha256");
+  for (const c of chunks) h.update(c);
+  return h.digest("hex");
+}
+
+export function utf8(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** The manifest's checksum of itself: over its JSON text without the `sha256` field. */
+export function manifestChecksum(body: Record<string, unknown>): string {
+  return sha256([utf8(JSON.stringify(body))]);
+}
