@@ -2,7 +2,9 @@
 """The PyTorch peer of `alexnet bench`: d2l's AlexNet (variant 224 or 28), SGD lr 0.01, random data,
 training and inference timed per step (data loading excluded), median after warm-up. Prints one JSON
 object with the same keys as `alexnet bench --json`. Needs Debian's python3-torch (run with /usr/bin/python3)
-and libopenblas0 for fast Linear layers.
+and libopenblas0 for fast Linear layers. `--device cuda` runs on the GPU (each step ends in a host read, so
+the times include the GPU work); `--precision amp` is CUDA fp16 autocast with a GradScaler, bf16 is CPU
+(or CUDA) bf16 autocast.
 """
 import argparse
 import json
@@ -48,33 +50,48 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--mode", choices=["both", "train", "infer"], default="both")
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "amp"], default="fp32")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("pytorch_alexnet: --device cuda but torch.cuda.is_available() is False")
+    if args.precision == "amp" and args.device != "cuda":
+        raise SystemExit("pytorch_alexnet: --precision amp needs --device cuda")
+    dev = torch.device(args.device)
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    net = alexnet(args.variant)
+    net = alexnet(args.variant).to(dev)
     for m in net:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight)
     size = 224 if args.variant == "224" else 28
-    x = torch.rand(args.batch_size, 1, size, size)
-    y = torch.randint(0, 10, (args.batch_size,))
+    x = torch.rand(args.batch_size, 1, size, size).to(dev)
+    y = torch.randint(0, 10, (args.batch_size,)).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+    half = torch.float16 if args.precision == "amp" else torch.bfloat16
+    autocast = torch.autocast(args.device, dtype=half, enabled=args.precision != "fp32")
+    scaler = torch.cuda.amp.GradScaler(enabled=args.precision == "amp") if args.device == "cuda" else None
 
     def train_step():
         opt.zero_grad()
         with autocast:
             loss = loss_fn(net(x), y)
-        loss.backward()
-        opt.step()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
         loss.item()
 
     def infer_step():
         with torch.no_grad(), autocast:
-            net(x).float().numpy()
+            net(x).float().cpu().numpy()
 
     train, infer = [], []
     if args.mode != "infer":
@@ -86,7 +103,9 @@ def main():
     rate = lambda ts: args.batch_size / statistics.median(ts) if ts else None
     print(json.dumps({
         "variant": args.variant, "batch_size": args.batch_size, "steps": args.steps, "backend": "pytorch",
-        "device": f"cpu (torch {torch.__version__}, {torch.get_num_threads()} threads)", "precision": args.precision,
+        "device": (f"cuda (torch {torch.__version__}, {torch.cuda.get_device_name(0)})" if args.device == "cuda"
+                   else f"cpu (torch {torch.__version__}, {torch.get_num_threads()} threads)"),
+        "precision": args.precision,
         "threads": torch.get_num_threads(), "train_examples_per_sec": rate(train), "infer_examples_per_sec": rate(infer),
         "train_step_seconds": train, "infer_step_seconds": infer,
     }))

@@ -13,6 +13,10 @@ export {
 export * from "./backend/shapes.js";
 export { applyPrecision, precisionSupportOf, PrecisionError } from "./backend/precision.js";
 export { ReferenceBackend } from "./backend/reference/index.js";
+export {
+  WebGpuBackend, GpuError, createWebGpuBackend, navigatorGpu, webGpuFactory, type WebGpuOptions,
+} from "./backend/webgpu/index.js";
+export { resolveDevice, DeviceError, DEVICE_REQUESTS, type DeviceRequest, type DeviceOffer, type DeviceChoice } from "./backend/device.js";
 export { alexNet, alexNetInputShape, initWeights, ALEXNET_VARIANTS, type AlexNetVariant, type AlexNetOptions } from "./models/alexnet.js";
 export { shapeTable } from "./models/summary.js";
 export { analyzeNetwork, answers, type LayerStats, type NetworkStats, type Answers } from "./analysis/analyze.js";

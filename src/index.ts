@@ -1,12 +1,16 @@
 // The package entry for Node.js: the core, plus the native backend, registered (and its factory, for
-// createBackend) and made the default when its addon loads (`nativeBackendError` says why when it does not).
+// createBackend) and made the default when its addon loads (`nativeBackendError` says why when it does
+// not), and the webgpu factory (Dawn's package is loaded only when a GPU is asked for).
 import { registerBackend, registerBackendFactory, setBackend } from "./backend/registry.js";
 import { createNativeBackend, loadNativeBackend } from "./backend/native/load.js";
 import { setYield } from "./train/platform.js";
+import { nodeWebGpuFactory } from "./backend/webgpu/node.js";
 
 export * from "./core.js";
 
 registerBackendFactory("native", createNativeBackend);
+// Dawn's `webgpu` package loads only when createBackend("webgpu") is called.
+registerBackendFactory("webgpu", nodeWebGpuFactory());
 setYield(() => new Promise((resolve) => setImmediate(resolve)));
 const native = loadNativeBackend();
 if ("backend" in native) {

@@ -35,7 +35,7 @@ describe("alexnet CLI", () => {
     assert.match(alexnet("summary", "--epochs", "3").stderr, /unknown flag '--epochs'/);
     assert.match(alexnet("summary", "--classes").stderr, /--classes needs a value/);
     assert.match(alexnet("summary", "--classes", "ten").stderr, /--classes needs a number \(got 'ten'\)/);
-    assert.match(alexnet("summary", "--backend", "tpu").stderr, /--backend must be one of auto, native, reference \(got 'tpu'\)/);
+    assert.match(alexnet("summary", "--backend", "tpu").stderr, /--backend must be one of auto, native, reference, webgpu \(got 'tpu'\)/);
   });
 
   it("unknown command lists the commands; --help prints usage", () => {

@@ -1,13 +1,16 @@
 // Every op, forward and backward, against golden values computed by PyTorch (test/fixtures/ops.json, made
-// by scripts/make_fixtures.py), on every backend present and in each dtype it supports.
-import { describe, it } from "node:test";
+// by scripts/make_fixtures.py), on every backend present and in each dtype it supports, the webgpu backend
+// (on SwiftShader without a GPU) included. Values are read after the case's ops, asynchronously, as a
+// GPU backend needs.
+import { after, describe, it } from "node:test";
 import type { Backend, DType } from "../src/backend/backend.js";
 import { conv2d, crossEntropy, linear, maxPool2d, relu } from "../src/tensor/functional.js";
 import { SGD } from "../src/optim/sgd.js";
 import { Parameter } from "../src/nn/module.js";
-import { tidy } from "../src/tensor/scope.js";
+import { keep, tidy } from "../src/tensor/scope.js";
 import type { Tensor } from "../src/tensor/tensor.js";
-import { TEST_BACKENDS, assertClose, fromFixture, readFixture, tolerance, type FixtureArray } from "./helpers.js";
+import { TEST_BACKENDS, assertClose, fromFixture, readFixture, tolerance, type FixtureArray, type TestBackend } from "./helpers.js";
+import { openTestGpu } from "./webgpuHelpers.js";
 
 interface Case {
   op: string;
@@ -19,15 +22,26 @@ interface Case {
 
 const { cases } = readFixture<{ cases: Case[] }>("ops.json");
 
-function checkGrad(t: Tensor, want: unknown, tol: number, what: string): void {
-  if (!t.grad) throw new Error(`${what}: no gradient`);
-  assertClose(t.grad.dataSync(), (want as FixtureArray).data, tol, what);
+/** A value to compare once the case's ops have run: kept out of the case's scope, read, then disposed. */
+interface Check {
+  t: Tensor;
+  want: ArrayLike<number>;
+  what: string;
 }
 
-function runCase(c: Case, backend: Backend, dtype: DType): void {
+async function runCase(c: Case, backend: Backend, dtype: DType): Promise<void> {
   const tol = tolerance(dtype);
   const input = (name: string, grad = true): Tensor => fromFixture(c.inputs[name] as FixtureArray, backend, dtype, grad);
   const out = (name: string): number[] => (c.outputs[name] as FixtureArray).data;
+  const checks: Check[] = [];
+  const expect = (t: Tensor, want: ArrayLike<number>, what: string): void => {
+    checks.push({ t: keep(t), want, what });
+  };
+  const checkGrad = (t: Tensor, want: unknown, what: string): void => {
+    if (!t.grad) throw new Error(`${what}: no gradient`);
+    expect(t.grad, (want as FixtureArray).data, what);
+    t.grad = null; // the check owns it now
+  };
   tidy(() => {
     switch (c.op) {
       case "conv2d": {
@@ -35,22 +49,20 @@ function runCase(c: Case, backend: Backend, dtype: DType): void {
         const w = input("w");
         const b = c.inputs.b ? input("b") : null;
         const y = conv2d(x, w, b, c.params as { stride: [number, number]; padding: [number, number] });
-        assertClose(y.dataSync(), out("y"), tol, "y");
+        expect(y, out("y"), "y");
         y.backward(input("dy", false));
-        checkGrad(x, c.outputs.dx, tol, "dx");
-        checkGrad(w, c.outputs.dw, tol, "dw");
-        if (b) checkGrad(b, c.outputs.db, tol, "db");
-        [x, w, b].forEach((t) => t?.grad?.dispose());
+        checkGrad(x, c.outputs.dx, "dx");
+        checkGrad(w, c.outputs.dw, "dw");
+        if (b) checkGrad(b, c.outputs.db, "db");
         break;
       }
       case "maxPool2d": {
         const x = input("x");
         const p = c.params as { kernel: [number, number]; stride: [number, number]; padding: [number, number] };
         const y = maxPool2d(x, p.kernel, { stride: p.stride, padding: p.padding });
-        assertClose(y.dataSync(), out("y"), tol, "y");
+        expect(y, out("y"), "y");
         y.backward(input("dy", false));
-        checkGrad(x, c.outputs.dx, tol, "dx");
-        x.grad?.dispose();
+        checkGrad(x, c.outputs.dx, "dx");
         break;
       }
       case "linear": {
@@ -58,30 +70,27 @@ function runCase(c: Case, backend: Backend, dtype: DType): void {
         const w = input("w");
         const b = c.inputs.b ? input("b") : null;
         const y = linear(x, w, b);
-        assertClose(y.dataSync(), out("y"), tol, "y");
+        expect(y, out("y"), "y");
         y.backward(input("dy", false));
-        checkGrad(x, c.outputs.dx, tol, "dx");
-        checkGrad(w, c.outputs.dw, tol, "dw");
-        if (b) checkGrad(b, c.outputs.db, tol, "db");
-        [x, w, b].forEach((t) => t?.grad?.dispose());
+        checkGrad(x, c.outputs.dx, "dx");
+        checkGrad(w, c.outputs.dw, "dw");
+        if (b) checkGrad(b, c.outputs.db, "db");
         break;
       }
       case "relu": {
         const x = input("x");
         const y = relu(x);
-        assertClose(y.dataSync(), out("y"), tol, "y");
+        expect(y, out("y"), "y");
         y.backward(input("dy", false));
-        checkGrad(x, c.outputs.dx, tol, "dx");
-        x.grad?.dispose();
+        checkGrad(x, c.outputs.dx, "dx");
         break;
       }
       case "crossEntropy": {
         const logits = input("logits");
         const loss = crossEntropy(logits, c.inputs.labels as number[]);
-        assertClose([loss.item()], [c.outputs.loss as number], tol, "loss");
+        expect(loss, [c.outputs.loss as number], "loss");
         loss.backward(fromFixture({ shape: [], data: [c.params.dloss as number] }, backend, dtype));
-        checkGrad(logits, c.outputs.dlogits, tol, "dlogits");
-        logits.grad?.dispose();
+        checkGrad(logits, c.outputs.dlogits, "dlogits");
         break;
       }
       case "sgd": {
@@ -92,24 +101,33 @@ function runCase(c: Case, backend: Backend, dtype: DType): void {
           p.grad = fromFixture(g, backend, dtype);
           opt.step();
         }
-        assertClose(p.dataSync(), out("param"), tol, "param");
         opt.dispose();
-        p.dispose();
+        expect(p, out("param"), "param");
         break;
       }
       default:
         throw new Error(`fixture op '${c.op}' has no test`);
     }
   });
+  try {
+    for (const { t, want, what } of checks) assertClose(await t.data(), want, tol, what);
+  } finally {
+    for (const { t } of checks) t.dispose();
+  }
 }
 
-for (const { backend, dtypes } of TEST_BACKENDS) {
+// The webgpu backend on this machine's adapter (SwiftShader in CI): float32, native's tolerance.
+const gpu = await openTestGpu();
+after(() => gpu.destroy());
+const BACKENDS: TestBackend[] = [...TEST_BACKENDS, { backend: gpu, dtypes: ["float32"] }];
+
+for (const { backend, dtypes } of BACKENDS) {
   for (const dtype of dtypes) {
     describe(`PyTorch fixtures on ${backend.name} (${dtype})`, () => {
       for (const c of cases) {
-        it(`${c.op}: ${c.name}`, () => {
+        it(`${c.op}: ${c.name}`, async () => {
           const before = backend.memoryStats().liveBuffers;
-          runCase(c, backend, dtype);
+          await runCase(c, backend, dtype);
           // Every op test also proves it leaves no buffer behind.
           const after = backend.memoryStats().liveBuffers;
           if (after !== before) throw new Error(`${after - before} buffers leaked`);

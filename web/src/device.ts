@@ -1,7 +1,8 @@
-// Which backend the page trains on: the GPU through WebGPU when the browser has it and a webgpu backend is
-// there, else the CPU reference backend, with one line saying why. The one place to change when the
-// WebGPU backend arrives (see selectBackend).
-import { getBackend, hasBackend, type Backend } from "../../src/core.js";
+// Which backend the page trains on: the GPU through the core's WebGPU backend (navigator.gpu) when the
+// browser has an adapter, else the CPU reference backend, with one line saying why.
+import { createBackend, getBackend, navigatorGpu, registerBackendFactory, webGpuFactory, type Backend } from "../../src/core.js";
+
+registerBackendFactory("webgpu", webGpuFactory(navigatorGpu));
 
 export interface Selected {
   backend: Backend;
@@ -43,9 +44,10 @@ export async function selectBackend(preferReference: boolean): Promise<Selected>
   if (!gpu) return cpu("This browser has no WebGPU (navigator.gpu is missing): training runs on the CPU reference backend, slowly; the narrow network is offered.");
   const adapter = await adapterName(gpu);
   if (!adapter) return cpu("WebGPU is present but gave no adapter: training runs on the CPU reference backend, slowly; the narrow network is offered.");
-  // At merge: `const backend = await createBackend("webgpu", {})` (src/backend/registry.ts), in a try that
-  // falls back to cpu(`WebGPU failed: ${message}`).
-  if (!hasBackend("webgpu")) return cpu(`WebGPU is available (${adapter}) but this build has no webgpu backend yet: training runs on the CPU reference backend.`);
-  const backend = getBackend("webgpu");
-  return { backend, device: `gpu (webgpu, ${adapter})`, note: null };
+  try {
+    const backend = await createBackend("webgpu", {});
+    return { backend, device: backend.describe(), note: null };
+  } catch (e) {
+    return cpu(`WebGPU failed (${(e as Error).message}) on ${adapter}: training runs on the CPU reference backend, slowly; the narrow network is offered.`);
+  }
 }
