@@ -18,6 +18,8 @@ export const CORE_FILES = [
   "src/data/{idx,resize,batch,prng,labels,inflate,crc32}.ts",
   "src/data/decode/{index,error,png,jpeg,jpegColor,jpegHuffman,jpegIdct}.ts",
   "src/train/{trainer,platform,safetensors,errors}.ts",
+  "src/plot/{chart,trainingChart}.ts",
+  "src/web/**/*.ts",
 ];
 
 export default tseslint.config(

@@ -3,8 +3,8 @@
 // training.png, rewritten atomically at every point so a viewer can keep them open.
 import { mkdirSync, appendFileSync, readFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { ChartSpec } from "../plot/chart.js";
 import { renderPng, renderSvg, writeFileAtomic } from "../plot/render.js";
+import { trainingChart } from "../plot/trainingChart.js";
 import type { MetricPoint } from "./trainer.js";
 
 export function defaultRunDir(now = new Date()): string {
@@ -28,24 +28,6 @@ export function readConfig(runDir: string): Record<string, unknown> {
   } catch (e) {
     throw new Error(`${file} is not a valid config: ${(e as Error).message}`);
   }
-}
-
-/** d2l's Animator as a chart: x from 1 (or 0) to the number of epochs, three series. */
-export function trainingChart(points: readonly MetricPoint[], epochs: number): ChartSpec {
-  const pick = (key: "trainLoss" | "trainAcc" | "testAcc"): [number, number][] =>
-    points.filter((p) => p[key] !== undefined).map((p) => [p.x, p[key]!]);
-  return {
-    kind: "line",
-    xLabel: "epoch",
-    width: 420,
-    height: 300,
-    xRange: [Math.min(1, ...points.map((p) => p.x)), Math.max(epochs, 1)],
-    series: [
-      { name: "train loss", color: [31, 119, 180], points: pick("trainLoss"), dash: "solid" },
-      { name: "train acc", color: [191, 0, 191], points: pick("trainAcc"), dash: "dashed" },
-      { name: "test acc", color: [0, 128, 0], points: pick("testAcc"), dash: "dashdot" },
-    ],
-  };
 }
 
 export class RunDirectory {

@@ -5,6 +5,7 @@
 import type { Backend } from "../backend/backend.js";
 import type { ImageDataset } from "../data/batch.js";
 import { alexNet, initWeights, type AlexNetVariant } from "../models/alexnet.js";
+import { alexNetFromWeights, type AlexNetFromWeights } from "../models/fromWeights.js";
 import type { Sequential } from "../nn/sequential.js";
 import { SGD } from "../optim/sgd.js";
 import { noGrad } from "../tensor/autograd.js";
@@ -81,36 +82,11 @@ export async function saveModel(net: Sequential): Promise<Uint8Array> {
   return encodeSafetensors(await modelTensors(net), { format: "pt" }, "model.safetensors");
 }
 
-export interface LoadedWebModel {
-  net: Sequential;
-  variant: AlexNetVariant;
-  widthScale: number;
-  classes: number;
-}
+export type LoadedWebModel = AlexNetFromWeights;
 
-/** An AlexNet from safetensors bytes, as `alexnet eval` loads one: the variant from the first kernel (11x11 or
- * 5x5), the width from its channels, strict names and shapes. Errors are one line naming the file. */
+/** An AlexNet from safetensors bytes, as `alexnet eval` loads one (models/fromWeights.ts). */
 export async function loadModel(bytes: Uint8Array, file: string, backend: Backend): Promise<LoadedWebModel> {
-  const weights = decodeSafetensors(bytes, file).tensors;
-  const first = weights.get("0.weight");
-  const last = weights.get("20.weight");
-  if (!first || first.shape.length !== 4 || !last || last.shape.length !== 2) {
-    throw new Error(`${file} does not hold AlexNet weights (needs '0.weight' (96, C, k, k) and '20.weight' (classes, 4096))`);
-  }
-  const kernel = first.shape[2];
-  if (kernel !== 11 && kernel !== 5) throw new Error(`${file}: first kernel ${kernel}x${kernel} is neither variant 224 (11x11) nor 28 (5x5)`);
-  const variant: AlexNetVariant = kernel === 11 ? "224" : "28";
-  const widthScale = first.shape[0]! / 96;
-  const classes = last.shape[0]!;
-  const net = await alexNet({ variant, inChannels: first.shape[1]!, classes, widthScale }).to(backend);
-  try {
-    tidy(() => net.loadStateDict(new Map([...weights].map(([name, t]) => [name, tensor(t.data, { shape: t.shape, backend })]))));
-  } catch (e) {
-    net.dispose();
-    throw new Error(`${file}: ${(e as Error).message}`);
-  }
-  net.eval();
-  return { net, variant, widthScale, classes };
+  return alexNetFromWeights(decodeSafetensors(bytes, file).tensors, file, backend);
 }
 
 /** Softmax of each row of the logits for `images` (N, 1, H, W), in evaluation mode. */

@@ -2,6 +2,7 @@
 // (src/plot/chart.ts) through a DOM painter: d2l's three training curves and the per-layer bars.
 import { drawChart, type ChartSpec, type Painter, type Rgb } from "../../src/plot/chart.js";
 import type { MetricPoint } from "../../src/train/trainer.js";
+import { trainingChart } from "../../src/plot/trainingChart.js";
 import type { LayerRow } from "./protocol.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -42,22 +43,9 @@ export function renderChart(spec: ChartSpec, into: Element): void {
   into.replaceChildren(svg);
 }
 
-/** d2l's Animator: train loss, train acc and test acc against the epoch, x from 0 to the epochs. */
-export function trainingChart(points: readonly MetricPoint[], epochs: number): ChartSpec {
-  const pick = (key: "trainLoss" | "trainAcc" | "testAcc"): [number, number][] =>
-    points.filter((p) => p[key] !== undefined).map((p) => [p.x, p[key]!]);
-  return {
-    kind: "line",
-    xLabel: "epoch",
-    width: 460,
-    height: 300,
-    xRange: [0, Math.max(epochs, 1)],
-    series: [
-      { name: "train loss", color: [31, 119, 180], points: pick("trainLoss"), dash: "solid" },
-      { name: "train acc", color: [191, 0, 191], points: pick("trainAcc"), dash: "dashed" },
-      { name: "test acc", color: [0, 128, 0], points: pick("testAcc"), dash: "dashdot" },
-    ],
-  };
+/** d2l's Animator for the live page: the run directory's chart, wider, its axis from 0. */
+export function liveTrainingChart(points: readonly MetricPoint[], epochs: number): ChartSpec {
+  return trainingChart(points, epochs, { width: 460, xFrom: 0 });
 }
 
 /** Each layer's share of the parameters and of the multiply-accumulates. */

@@ -5,7 +5,7 @@
 import { TEXT_LABELS, type AlexNetVariant } from "../../src/core.js";
 import type { MetricPoint } from "../../src/train/trainer.js";
 import type { WebTrainSettings } from "../../src/web/model.js";
-import { analysisChart, renderChart, trainingChart } from "./charts.js";
+import { analysisChart, liveTrainingChart, renderChart } from "./charts.js";
 import { WorkerClient } from "./client.js";
 import { setupDrawPad } from "./drawPad.js";
 import type { Description, GridResult, ModelInfo, Prediction, TrainOutcome, WorkerEvent } from "./protocol.js";
@@ -137,7 +137,7 @@ function setState(state: typeof hook.state): void {
 }
 
 function drawCurves(): void {
-  renderChart(trainingChart(hook.points, epochs), $("curves"));
+  renderChart(liveTrainingChart(hook.points, epochs), $("curves"));
 }
 
 function onWorkerEvent(e: WorkerEvent): void {
