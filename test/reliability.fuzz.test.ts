@@ -150,12 +150,12 @@ function mutateJson(value: unknown, rng: ReturnType<typeof prng>): string {
   return `${JSON.stringify(copy).replaceAll('"__INF__"', "1e400")}\n`;
 }
 
-function fuzzState(scratch: string): FuzzResult {
+async function fuzzState(scratch: string): Promise<FuzzResult> {
   const net = new Sequential(new Linear(4, 3), new ReLU(), new Linear(3, 2));
   const optimizer = new SGD(net.parameters(), { lr: 0.1, momentum: 0.9 });
   const state: TrainState = { ...initialTrainState(), epoch: 1, batch: 2, step: 8, metric: [3.5, 4, 6], timerSum: 1.25, lastTestAcc: 0.5,
     points: [{ x: 0.5, trainLoss: 2.1, trainAcc: 0.2 }, { x: 1, testAcc: 0.5 }] };
-  const dir = writeCheckpoint(join(scratch, "state-run"), 8, snapshot(net, optimizer, state));
+  const dir = writeCheckpoint(join(scratch, "state-run"), 8, await snapshot(net, optimizer, state));
   const validState = readFileSync(join(dir, "state.json"), "utf8");
   const parsed = JSON.parse(validState) as unknown;
   const expected = (e: unknown): boolean =>
@@ -191,10 +191,10 @@ function fuzzImages(): FuzzResult {
 
 if (!isMainThread) {
   const { kind, scratch } = workerData as { kind: Fuzzer; scratch: string };
-  const run: Record<Fuzzer, () => FuzzResult> = {
+  const run: Record<Fuzzer, () => FuzzResult | Promise<FuzzResult>> = {
     idx: () => fuzzIdx(scratch), safetensors: fuzzSafetensors, state: () => fuzzState(scratch), image: fuzzImages,
   };
-  parentPort!.postMessage({ done: run[kind]() });
+  parentPort!.postMessage({ done: await run[kind]() });
 } else {
   await mainThreadTests();
 }

@@ -1,10 +1,15 @@
 // --device on the command line, on this machine's only adapter, SwiftShader (a CPU emulation): auto picks
 // the CPU and says nothing about GPUs; --device gpu (and --backend webgpu) warn once and run on it; with
-// no Vulkan driver at all, --device gpu is one line and exit 2, and auto quietly uses the CPU.
+// no Vulkan driver at all, --device gpu is one line and exit 2, and auto quietly uses the CPU; a GPU lost in
+// the middle of `alexnet train` ends the run with one line, and its last checkpoint resumes on the CPU.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readLatestCheckpoint } from "../src/train/checkpoint.js";
 import { SWIFTSHADER_ICD } from "../src/backend/webgpu/node.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
@@ -50,5 +55,25 @@ describe("alexnet --device", () => {
     const r = alexnet(SWIFTSHADER, ...ANALYZE, "--backend", "reference", "--device", "gpu");
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--backend reference computes on the CPU/);
+  });
+
+  it("a GPU lost mid-run ends train with one line; the last checkpoint resumes with --device cpu", () => {
+    const dir = mkdtempSync(join(tmpdir(), "alexnet-gpu-loss-"));
+    try {
+      const run = ["train", "--variant", "28", "--width-scale", "0.125", "--batch-size", "8", "--epochs", "1", "--train-limit", "40",
+        "--test-limit", "16", "--checkpoint-every", "2", "--plain", "--run-dir", dir];
+      const lost = alexnet({ ...SWIFTSHADER, ALEXNET_SIMULATE_GPU_LOSS: "3" }, ...run, "--device", "gpu");
+      assert.equal(lost.code, 1, lost.stderr);
+      const lines = lost.stderr.split("\n").filter((l) => /GPU device lost/.test(l));
+      assert.equal(lines.length, 1, lost.stderr);
+      assert.match(lines[0]!, /GPU device lost \(simulated by ALEXNET_SIMULATE_GPU_LOSS\)/);
+      assert.equal(readLatestCheckpoint(dir)?.step, 2, "the checkpoint before the loss is intact");
+      const resumed = alexnet({}, "train", "--resume", dir, "--device", "cpu", "--plain");
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.match(resumed.stderr, /resuming .* step 2/);
+      assert.match(resumed.stdout, /examples\/sec on cpu/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,13 +7,9 @@ import { DataLoader } from "../data/loader.js";
 import { imageGrid } from "../data/grid.js";
 import { encodePng } from "../data/png.js";
 import { loadImageForModel } from "../data/decode/file.js";
-import type { Sequential } from "../nn/sequential.js";
-import type { Backend } from "../backend/backend.js";
-import { noGrad } from "../tensor/autograd.js";
-import { tidy } from "../tensor/scope.js";
-import { tensor } from "../tensor/tensor.js";
 import { argmaxRows } from "../train/trainer.js";
 import { loadModel } from "../train/model.js";
+import { probabilities } from "../models/probabilities.js";
 import { type Command, type FlagSpecs, parseArgs, usage, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 
@@ -27,18 +23,6 @@ const FLAGS: FlagSpecs = {
   help: { type: "boolean", help: "show this help" },
 };
 
-/** Softmax probabilities of each row of logits computed on `images` (N, 1, H, W). */
-function probabilities(net: Sequential, images: Float32Array, shape: number[], backend: Backend): Float32Array[] {
-  const logits = tidy(() => noGrad(() => net.call(tensor(images, { shape, backend })).toFloat32Array()));
-  const k = logits.length / shape[0]!;
-  return Array.from({ length: shape[0]! }, (_, i) => {
-    const row = logits.subarray(i * k, (i + 1) * k);
-    const max = Math.max(...row);
-    const e = row.map((v) => Math.exp(v - max));
-    const sum = e.reduce((a, b) => a + b, 0);
-    return e.map((v) => v / sum);
-  });
-}
 
 export const predictCommand: Command = {
   name: "predict",
@@ -58,7 +42,7 @@ export const predictCommand: Command = {
     const labels = classes === TEXT_LABELS.length ? TEXT_LABELS : Array.from({ length: classes }, (_, i) => `class ${i}`);
     try {
       for (const file of positional) {
-        const [p] = probabilities(net, loadImageForModel(file, size), [1, 1, size, size], backend);
+        const [p] = await probabilities(net, loadImageForModel(file, size), [1, 1, size, size], backend);
         const top = [...p!.keys()].sort((a, b) => p![b]! - p![a]!).slice(0, flags.top as number);
         console.log(`${file}: ${top.map((j) => `${labels[j]} ${(p![j]! * 100).toFixed(1)}%`).join(", ")}`);
       }
@@ -67,7 +51,7 @@ export const predictCommand: Command = {
         const n = Math.min(fromTest, test.count, 1000);
         const loader = new DataLoader(test, { batchSize: n, shuffle: false, limit: n, resize: size === 224 ? 224 : undefined, worker: false });
         const batch = loader.batchSync(0, 0);
-        const probs = probabilities(net, batch.images, [...batch.shape], backend);
+        const probs = await probabilities(net, batch.images, [...batch.shape], backend);
         const predicted = probs.map((p) => argmaxRows(p, 1, classes)[0]!);
         const titles = Array.from({ length: n }, (_, i) => `${labels[batch.labels[i]!]}\n${labels[predicted[i]!]}`);
         const correct = predicted.reduce((c, p, i) => c + (p === batch.labels[i] ? 1 : 0), 0);

@@ -104,7 +104,7 @@ function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<str
   settings.precision ??= "fp32";
   checkSavedSettings(settings);
   const given = argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!);
-  const conflicting = given.filter((f) => !["resume", "epochs", "backend", "threads", "data-dir", "plain", "checkpoint-every", "distributed", "collective-timeout"].includes(f));
+  const conflicting = given.filter((f) => !["resume", "epochs", "device", "backend", "threads", "data-dir", "plain", "checkpoint-every", "distributed", "collective-timeout"].includes(f));
   if (conflicting.length) throw new UsageError(`--resume continues a run with its own settings; drop --${conflicting.join(", --")}`);
   return { ...settings, epochs: given.includes("epochs") ? (flags.epochs as number) : settings.epochs };
 }
@@ -224,27 +224,32 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
     const handlers = { SIGINT: onSignal("SIGINT"), SIGTERM: onSignal("SIGTERM") };
     process.on("SIGINT", handlers.SIGINT);
     process.on("SIGTERM", handlers.SIGTERM);
-    const save = (s: TrainState): void => {
-      if (lead) writeCheckpoint(runDir, s.step, snapshot(net, optimizer, s));
+    // Fault injection for the device-loss test: the GPU is lost after this step (a GPU backend only).
+    const loseDeviceAt = Number(process.env.ALEXNET_SIMULATE_GPU_LOSS ?? NaN);
+    const save = async (s: TrainState): Promise<void> => {
+      if (lead) writeCheckpoint(runDir, s.step, await snapshot(net, optimizer, s));
     };
     try {
       const result = await trainCh6(net, {
         epochs: settings.epochs, backend, trainLoader, testLoader, optimizer,
         hooks: {
-          onStep: (info) => progress.step(info),
+          onStep: (info, s) => {
+            progress.step(info);
+            if (s.step === loseDeviceAt) (backend as { simulateDeviceLoss?(reason: string): void }).simulateDeviceLoss?.("simulated by ALEXNET_SIMULATE_GPU_LOSS");
+          },
           checkpointEvery: every ?? 0,
           onCheckpoint: save,
           onPoint: (point, s) => lead && run.addPoint(point, s.points, settings.epochs),
-          onEpochEnd: (s) => {
+          onEpochEnd: async (s) => {
             progress.line(`epoch ${s.epoch}/${settings.epochs}: test acc ${s.lastTestAcc!.toFixed(3)}`);
-            save(s);
+            await save(s);
           },
           shouldStop: () => interrupted !== null,
         },
         distributed: dist?.hooks(net.parameters(), trainLoader.size, settings.batchSize),
       }, state);
       if (!result.completed) {
-        save(result.state);
+        await save(result.state);
         interrupted ??= "SIGTERM"; // distributed: another rank was interrupted
         progress.line(`${interrupted}: stopped after step ${result.state.step}; checkpoint saved. Continue with: alexnet train --resume ${runDir}`);
         return 130;

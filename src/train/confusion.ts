@@ -22,10 +22,9 @@ export async function confusionMatrix(net: Sequential, loader: DataLoader, backe
   const counts = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   net.eval();
   for await (const batch of loader.iterate(0)) {
-    const predicted = tidy(() => noGrad(() => {
-      const logits = net.call(tensor(batch.images, { shape: batch.shape, backend }));
-      return argmaxRows(logits.dataSync(), batch.labels.length, classes);
-    }));
+    const logits = tidy(() => noGrad(() => net.call(tensor(batch.images, { shape: batch.shape, backend }))));
+    const predicted = argmaxRows(await logits.data(), batch.labels.length, classes);
+    logits.dispose();
     batch.labels.forEach((t, i) => counts[t]![predicted[i]!]!++);
   }
   const total = counts.flat().reduce((a, b) => a + b, 0);

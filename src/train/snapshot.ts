@@ -3,22 +3,22 @@
 import type { Sequential } from "../nn/sequential.js";
 import type { SGD } from "../optim/sgd.js";
 import { keep, tidy } from "../tensor/scope.js";
-import { tensor } from "../tensor/tensor.js";
+import { type Tensor, tensor } from "../tensor/tensor.js";
 import type { CheckpointData } from "./checkpoint.js";
 import type { TrainState } from "./trainer.js";
 
 const MOMENTUM = ".momentum_buffer";
 
-export function snapshot(net: Sequential, optimizer: SGD, state: TrainState): CheckpointData {
+/** The run as checkpoint data; values are read asynchronously, so a GPU backend's run checkpoints too. */
+export async function snapshot(net: Sequential, optimizer: SGD, state: TrainState): Promise<CheckpointData> {
   const params = net.namedParameters();
-  return {
-    model: params.map(([name, p]) => ({ name, shape: [...p.shape], data: p.toFloat32Array() })),
-    optimizer: params.flatMap(([name, p]) => {
-      const v = optimizer.velocity.get(p);
-      return v ? [{ name: name + MOMENTUM, shape: [...v.shape], data: v.toFloat32Array() }] : [];
-    }),
-    state: { ...state, optimizerSteps: optimizer.stepCount },
-  };
+  const values = async (t: Tensor): Promise<Float32Array> => Float32Array.from(await t.data());
+  const model = await Promise.all(params.map(async ([name, p]) => ({ name, shape: [...p.shape], data: await values(p) })));
+  const moments = await Promise.all(params.map(async ([name, p]) => {
+    const v = optimizer.velocity.get(p);
+    return v ? [{ name: name + MOMENTUM, shape: [...v.shape], data: await values(v) }] : [];
+  }));
+  return { model, optimizer: moments.flat(), state: { ...state, optimizerSteps: optimizer.stepCount } };
 }
 
 /** Loads weights and momentum buffers into the live objects and returns the TrainState to continue from. */

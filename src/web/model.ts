@@ -6,12 +6,10 @@ import type { Backend } from "../backend/backend.js";
 import type { ImageDataset } from "../data/batch.js";
 import { alexNet, initWeights, type AlexNetVariant } from "../models/alexnet.js";
 import { alexNetFromWeights, type AlexNetFromWeights } from "../models/fromWeights.js";
+import { probabilities as probabilitiesOf } from "../models/probabilities.js";
 import type { Sequential } from "../nn/sequential.js";
 import { SGD } from "../optim/sgd.js";
-import { noGrad } from "../tensor/autograd.js";
 import { manualSeed } from "../tensor/random.js";
-import { tidy } from "../tensor/scope.js";
-import { tensor } from "../tensor/tensor.js";
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../train/safetensors.js";
 import { type BatchSource, initialTrainState, type TrainState } from "../train/trainer.js";
 import { ArrayLoader } from "./arrayLoader.js";
@@ -90,24 +88,8 @@ export async function loadModel(bytes: Uint8Array, file: string, backend: Backen
 }
 
 /** Softmax of each row of the logits for `images` (N, 1, H, W), in evaluation mode. */
-export async function probabilities(net: Sequential, images: Float32Array, n: number, size: number, backend: Backend): Promise<Float32Array[]> {
-  const wasTraining = net.training;
-  net.eval();
-  try {
-    const out = tidy(() => noGrad(() => net.call(tensor(images, { shape: [n, 1, size, size], backend }))));
-    const logits = Float32Array.from(await out.data());
-    out.dispose();
-    const k = logits.length / n;
-    return Array.from({ length: n }, (_, i) => {
-      const row = logits.subarray(i * k, (i + 1) * k);
-      const max = Math.max(...row);
-      const e = row.map((v) => Math.exp(v - max));
-      const sum = e.reduce((a, b) => a + b, 0);
-      return e.map((v) => v / sum);
-    });
-  } finally {
-    net.train(wasTraining);
-  }
+export function probabilities(net: Sequential, images: Float32Array, n: number, size: number, backend: Backend): Promise<Float32Array[]> {
+  return probabilitiesOf(net, images, [n, 1, size, size], backend);
 }
 
 /** Indices of the k largest values, largest first. */
