@@ -4,7 +4,7 @@
 import { alexNet, alexNetInputShape, ALEXNET_VARIANTS, type AlexNetVariant } from "../models/alexnet.js";
 import { analyzeNetwork, answers, type NetworkStats } from "../analysis/analyze.js";
 import { measureTrainingMemory, profileLayers, type LayerTiming, type MemoryMeasurement } from "../analysis/profile.js";
-import { type Command, type FlagSpecs, parseArgs, usage, UsageError } from "./args.js";
+import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 
 const FLAGS: FlagSpecs = {
@@ -34,14 +34,7 @@ function parseInput(raw: string | undefined, variant: AlexNetVariant): [number, 
   return [Number(m[1]), Number(m[2]), Number(m[3])];
 }
 
-export const analyzeCommand: Command = {
-  name: "analyze",
-  async run(argv) {
-    const { flags } = parseArgs(argv, FLAGS);
-    if (flags.help) {
-      console.log(usage("analyze", "[flags]", FLAGS));
-      return 0;
-    }
+export const analyzeCommand: Command = defineCommand("analyze", "[flags]", FLAGS, async ({ flags }) => {
     const plot = flags.plot as string | undefined;
     if (plot !== undefined && !/\.(svg|png)$/.test(plot)) throw new UsageError(`--plot needs a file ending in .svg or .png (got '${plot}')`);
     const variant = flags.variant as AlexNetVariant;
@@ -70,8 +63,7 @@ export const analyzeCommand: Command = {
     }
     net.dispose();
     return 0;
-  },
-};
+});
 
 /** The JSON schema: { description, backend, batchSize, inputShape, layers: LayerStats[] (macs, flops,
  * backwardFlops, elementOps per example; bytes at the batch size), totals, answers, memory, profile }. */

@@ -118,3 +118,29 @@ export interface Command {
   name: string;
   run(argv: string[]): Promise<number>;
 }
+
+/** A command's flags parsed, with --help answered: null when the usage was printed (the command returns 0).
+ * `positional: false` refuses arguments that are not flags. */
+export function parseCommand(name: string, synopsis: string, argv: readonly string[], specs: FlagSpecs,
+  options: { positional?: boolean } = {}): Parsed | null {
+  const parsed = parseArgs(argv, specs);
+  if (parsed.flags.help) {
+    console.log(usage(name, synopsis, specs));
+    return null;
+  }
+  if (options.positional === false && parsed.positional.length) throw new UsageError(`unexpected argument '${parsed.positional[0]}'`);
+  return parsed;
+}
+
+/** A command from its name, synopsis, flags and body: --help (and, with `positional: false`, stray
+ * arguments) handled before the body runs. */
+export function defineCommand(name: string, synopsis: string, specs: FlagSpecs, body: (parsed: Parsed, argv: string[]) => Promise<number>,
+  options: { positional?: boolean } = {}): Command {
+  return {
+    name,
+    async run(argv) {
+      const parsed = parseCommand(name, synopsis, argv, specs, options);
+      return parsed ? body(parsed, argv) : 0;
+    },
+  };
+}

@@ -9,7 +9,7 @@ import { rand } from "../tensor/creation.js";
 import { crossEntropy } from "../tensor/functional.js";
 import { manualSeed, Rng } from "../tensor/random.js";
 import { keep, tidy } from "../tensor/scope.js";
-import { type Command, type FlagSpecs, parseArgs, usage } from "./args.js";
+import { type Command, type FlagSpecs, defineCommand } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 import type { Backend, Precision } from "../backend/backend.js";
 import { applyPrecision, precisionSupportOf, PRECISIONS } from "../backend/precision.js";
@@ -130,14 +130,7 @@ function sharesLine(shares: Shares | null): string {
   return `\n       time: ${parts.join(", ")}`;
 }
 
-export const benchCommand: Command = {
-  name: "bench",
-  async run(argv) {
-    const { flags } = parseArgs(argv, FLAGS);
-    if (flags.help) {
-      console.log(usage("bench", "[flags]", FLAGS));
-      return 0;
-    }
+export const benchCommand: Command = defineCommand("bench", "[flags]", FLAGS, async ({ flags }) => {
     if (flags.distributed) return (await import("../distributed/bench.js")).runDistributedBench(flags);
     const opts: BenchOptions = {
       variant: flags.variant as AlexNetVariant, batch: flags["batch-size"] as number, steps: flags.steps as number,
@@ -176,8 +169,7 @@ export const benchCommand: Command = {
       backend.setPrecision?.("fp32");
     }
     return 0;
-  },
-};
+});
 
 const BF16_LAYER_CHOICE =
   "bf16 mode computes a conv layer in bf16 unless an fp32 Winograd is faster for it (3x3 stride-1 layers in " +

@@ -5,7 +5,7 @@ import { DataLoader } from "../data/loader.js";
 import { loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
 import { confusionMatrix, confusionPng, confusionTable } from "../train/confusion.js";
 import { loadModel } from "../train/model.js";
-import { type Command, type FlagSpecs, parseArgs, usage, UsageError } from "./args.js";
+import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 
 const FLAGS: FlagSpecs = {
@@ -18,14 +18,7 @@ const FLAGS: FlagSpecs = {
   help: { type: "boolean", help: "show this help" },
 };
 
-export const evalCommand: Command = {
-  name: "eval",
-  async run(argv) {
-    const { flags } = parseArgs(argv, FLAGS);
-    if (flags.help) {
-      console.log(usage("eval", "--checkpoint PATH [flags]", FLAGS));
-      return 0;
-    }
+export const evalCommand: Command = defineCommand("eval", "--checkpoint PATH [flags]", FLAGS, async ({ flags }) => {
     const path = flags.checkpoint as string | undefined;
     if (!path) throw new UsageError("--checkpoint PATH is required");
     const backend = await selectBackend(flags);
@@ -49,5 +42,4 @@ export const evalCommand: Command = {
       await loader.close();
       net.dispose();
     }
-  },
-};
+});

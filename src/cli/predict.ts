@@ -10,7 +10,7 @@ import { loadImageForModel } from "../data/decode/file.js";
 import { argmaxRows } from "../train/trainer.js";
 import { loadModel } from "../train/model.js";
 import { probabilities } from "../models/probabilities.js";
-import { type Command, type FlagSpecs, parseArgs, usage, UsageError } from "./args.js";
+import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 
 const FLAGS: FlagSpecs = {
@@ -24,14 +24,7 @@ const FLAGS: FlagSpecs = {
 };
 
 
-export const predictCommand: Command = {
-  name: "predict",
-  async run(argv) {
-    const { flags, positional } = parseArgs(argv, FLAGS);
-    if (flags.help) {
-      console.log(usage("predict", "--checkpoint PATH [IMAGE...] [flags]", FLAGS));
-      return 0;
-    }
+export const predictCommand: Command = defineCommand("predict", "--checkpoint PATH [IMAGE...] [flags]", FLAGS, async ({ flags, positional }) => {
     const path = flags.checkpoint as string | undefined;
     if (!path) throw new UsageError("--checkpoint PATH is required");
     const fromTest = flags["from-test"] as number | undefined;
@@ -62,5 +55,4 @@ export const predictCommand: Command = {
     } finally {
       net.dispose();
     }
-  },
-};
+});

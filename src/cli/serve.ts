@@ -6,7 +6,7 @@ import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ALL_FILES, FASHION_FILES, describeOrigin, findData, missingDataHelp } from "../data/fashionMnist.js";
 import { createStaticServer } from "../server/staticServer.js";
-import { type Command, type FlagSpecs, parseArgs, usage, UsageError } from "./args.js";
+import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 
 const FLAGS: FlagSpecs = {
   port: { type: "int", min: 0, default: 8080, help: "port to listen on (0: any free port)" },
@@ -46,15 +46,7 @@ function dataFor(dataDir: string | undefined): { files: Map<string, string>; ind
   return { files, index };
 }
 
-export const serveCommand: Command = {
-  name: "serve",
-  async run(argv) {
-    const { flags, positional } = parseArgs(argv, FLAGS);
-    if (flags.help) {
-      console.log(usage("serve", "[flags]", FLAGS));
-      return 0;
-    }
-    if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
+export const serveCommand: Command = defineCommand("serve", "[flags]", FLAGS, async ({ flags }) => {
     const port = flags.port as number;
     if (port > 65535) throw new UsageError(`--port must be at most 65535 (got ${port})`);
     if (!existsSync(`${WEB_ROOT}index.html`)) throw new Error(`the page is not built (no ${WEB_ROOT}index.html): run npm run build`);
@@ -81,5 +73,4 @@ export const serveCommand: Command = {
       process.on("SIGTERM", stop);
     });
     return 0;
-  },
-};
+}, { positional: false });

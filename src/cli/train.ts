@@ -12,7 +12,7 @@ import { Progress } from "../train/progress.js";
 import { RunDirectory, defaultRunDir, readConfig, writeConfig } from "../train/runDir.js";
 import { checkWritable, readLatestCheckpoint, writeCheckpoint } from "../train/checkpoint.js";
 import { restoreTraining, snapshot } from "../train/snapshot.js";
-import { type Command, type FlagSpecs, type ParsedFlags, parseArgs, usage, UsageError } from "./args.js";
+import { type Command, type FlagSpecs, type ParsedFlags, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 import { packageVersion } from "../packageRoot.js";
 // --distributed (issue 17): every use below is marked "distributed:".
@@ -125,15 +125,7 @@ function onednnVersion(backend: Backend): { onednn?: string } {
   return info ? { onednn: info.onednn } : {};
 }
 
-export const trainCommand: Command = {
-  name: "train",
-  async run(argv) {
-    const { flags, positional } = parseArgs(argv, TRAIN_FLAGS);
-    if (flags.help) {
-      console.log(usage("train", "[flags]", TRAIN_FLAGS));
-      return 0;
-    }
-    if (positional.length) throw new UsageError(`unexpected argument '${positional[0]}'`);
+export const trainCommand: Command = defineCommand("train", "[flags]", TRAIN_FLAGS, async ({ flags }, argv) => {
     const dist = startDistributed(flags); // distributed: null in a single process
     try {
       const code = await train(argv, flags, dist);
@@ -144,8 +136,7 @@ export const trainCommand: Command = {
       if (dist) dist.abort(1, `alexnet train: rank ${dist.rank}: ${(e as Error).message ?? String(e)}`);
       throw e;
     }
-  },
-};
+}, { positional: false });
 
 async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof startDistributed>): Promise<number> {
   // (A block, so that the body of the former run() keeps its indentation and its diff stays small.)
