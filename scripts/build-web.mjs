@@ -1,6 +1,7 @@
 // Builds the web page into dist/web (part of `npm run build`, so it ships in the package): page.js and
 // worker.js bundled by esbuild from web/src, the browser-safe core alone as core.js (an ES module for other
-// pages, and the bundle whose size and Node-freedom the tests check), index.html and style.css copied.
+// pages, and the bundle whose size and Node-freedom the tests check), index.html and style.css copied. It
+// reports on stderr: `npm pack --json` runs this build (prepare) and its stdout must stay JSON.
 // Any Node built-in reaching a bundle fails the build (the core is Node-free; see eslint.config.js).
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync, statSync } from "node:fs";
@@ -39,4 +40,4 @@ await Promise.all([
 ]);
 for (const f of ["index.html", "style.css"]) copyFileSync(join(root, "web", f), join(out, f));
 const kb = (f) => `${f} ${(statSync(join(out, f)).size / 1024).toFixed(0)} KiB`;
-console.log(`build-web: ${out}: ${["page.js", "worker.js", "core.js"].map(kb).join(", ")}`);
+console.error(`build-web: ${out}: ${["page.js", "worker.js", "core.js"].map(kb).join(", ")}`);
