@@ -121,7 +121,7 @@ describe("alexnet train (native backend)", { skip }, () => {
   });
 
   it("bf16 mixed precision: the same short run learns as well, records its precision, and resumes in it", (t) => {
-    const support = (nativeBackend as { bf16Support?(): { level: string; detail: string } }).bf16Support?.();
+    const support = nativeBackend?.precisionSupport("bf16");
     if (!support || support.level === "unsupported") {
       t.skip(`no bf16 on this CPU: ${support?.detail ?? "unknown"}`);
       return;

@@ -373,7 +373,9 @@ describe("webgpu backend facts", () => {
       const r = timed.relu(y);
       await timed.sync();
       const s = timed.opSeconds();
-      assert.ok(s.conv! > 0 && s.relu! > 0, JSON.stringify(s));
+      // Both kinds are timed; a kernel as small as this ReLU can read 0 ns at the adapter's timestamp
+      // resolution (seen on SwiftShader), so only the conv's time must be positive.
+      assert.ok(s.conv! > 0 && typeof s.relu === "number" && s.relu >= 0, JSON.stringify(s));
       free(x, w, y, r);
     } finally {
       timed.destroy();
