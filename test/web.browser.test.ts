@@ -10,11 +10,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
-import { alexnet, alexnetAsync, startServe, type Served } from "./webHelpers.js";
+import type { Browser, Page } from "puppeteer-core";
+import { alexnet, alexnetAsync, chromiumSkip, launchChromium, startServe, type Served } from "./webHelpers.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) || process.env.CI ? false : `no Chromium at ${CHROMIUM} (scripts/setup.sh installs Debian's chromium)`;
+const skip = chromiumSkip;
 const OUTPUT = resolve(process.env.ALEXNET_TEST_OUTPUT ?? "test-output", "web");
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/images/", import.meta.url));
 const IMAGES = ["rgb8_interlaced.png", "rgb420_q75_128x96.jpg"];
@@ -67,14 +66,7 @@ describe("the page in Chromium", { skip }, () => {
     served = await startServe();
     // The Node run of the same settings, in parallel with the browser's.
     nodeRun = alexnetAsync("train", ...CLI_RUN, "--run-dir", join(tmp, "run"));
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // Waits for a training run are longer than the default 180 s a protocol call may take.
-      protocolTimeout: 600_000,
-      args: ["--no-sandbox", "--disable-gpu-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--enable-features=Vulkan",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", `--user-data-dir=${join(tmp, "profile")}`],
-    });
+    browser = await launchChromium(tmp);
     page = await browser.newPage();
     await page.setViewport({ width: 1200, height: 900 });
     page.on("console", (m) => {

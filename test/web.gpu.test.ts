@@ -2,15 +2,14 @@
 // small work) opened without ?backend=reference creates the core's webgpu backend from navigator.gpu, says
 // so in the device line, and trains one step of the narrow AlexNet-28 on it, with no console errors.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
-import { startServe, type Served } from "./webHelpers.js";
+import type { Browser, Page } from "puppeteer-core";
+import { chromiumSkip, launchChromium, startServe, type Served } from "./webHelpers.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) || process.env.CI ? false : `no Chromium at ${CHROMIUM} (scripts/setup.sh installs Debian's chromium)`;
+const skip = chromiumSkip;
 
 interface GpuHook {
   device: string;
@@ -29,13 +28,7 @@ describe("the page on WebGPU (SwiftShader in Chromium)", { skip }, () => {
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), "alexnet-web-gpu-"));
     served = await startServe();
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      protocolTimeout: 600_000,
-      args: ["--no-sandbox", "--disable-gpu-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--enable-features=Vulkan",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", `--user-data-dir=${join(tmp, "profile")}`],
-    });
+    browser = await launchChromium(tmp);
     page = await browser.newPage();
     page.on("console", (m) => {
       if (m.type() === "error") consoleErrors.push(m.text());

@@ -1,9 +1,29 @@
 // Helpers of the web tests: `alexnet serve` on a free port as a child process (the URL read from its first
 // line), plain HTTP requests that send the path exactly as written (no client-side normalisation), and the
-// `alexnet` command line.
+// `alexnet` command line, and Debian's Chromium launched headless with its SwiftShader WebGPU adapter.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { request, type Agent } from "node:http";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import puppeteer, { type Browser } from "puppeteer-core";
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+/** Browser tests run wherever Chromium is, and must run in CI (a missing browser is a failure there). */
+export const chromiumSkip = existsSync(CHROMIUM) || process.env.CI ? false : `no Chromium at ${CHROMIUM} (scripts/setup.sh installs Debian's chromium)`;
+
+/** Headless Chromium with WebGPU on SwiftShader, a fresh profile under `tmp`, and none of the background
+ * networking this machine's closed network refuses. */
+export function launchChromium(tmp: string): Promise<Browser> {
+  return puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // Waits for a training run are longer than the default 180 s a protocol call may take.
+    protocolTimeout: 600_000,
+    args: ["--no-sandbox", "--disable-gpu-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader", "--enable-features=Vulkan",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", `--user-data-dir=${join(tmp, "profile")}`],
+  });
+}
 
 export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
