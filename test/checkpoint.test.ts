@@ -104,6 +104,21 @@ describe("checkpoint round trip and retention", () => {
     assert.deepEqual(steps(run), ["step-000000001", "step-000000003"]);
   });
 
+  it("a checkpoint whose deletion was interrupted is a .del- leftover: never loaded, named, and cleaned up", () => {
+    const run = freshRun();
+    writeCheckpoint(run, 2, data(2));
+    // What a process killed while pruning step 3 (an abandoned later timeline) leaves behind.
+    const doomed = join(run, "checkpoints", "step-000000003.del-99999999");
+    mkdirSync(doomed);
+    writeFileSync(join(doomed, "model.safetensors"), "partly deleted");
+    const { log, lines } = logger();
+    assert.equal(readLatestCheckpoint(run, log)!.step, 2);
+    assert.deepEqual(lines, ["ignoring step-000000003.del-99999999: left by an interrupted deletion of an old checkpoint; using step-000000002"]);
+    writeCheckpoint(run, 4, data(4));
+    writeCheckpoint(run, 6, data(6));
+    assert.deepEqual(readdirSync(join(run, "checkpoints")).sort(), ["step-000000004", "step-000000006"]);
+  });
+
   it("returns null when there is no checkpoint", () => {
     assert.equal(readLatestCheckpoint(freshRun()), null);
     const run = freshRun();

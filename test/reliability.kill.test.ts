@@ -29,7 +29,8 @@ const ckptName = (s: number): string => `step-${String(s).padStart(9, "0")}`;
 function damageNewest(dir: string, how: number): { damaged: string; expect: RegExp } | null {
   const { steps } = listCheckpoints(dir);
   const good = newestGoodStep(dir);
-  if (steps.length < 2 || good !== steps[steps.length - 1]) return null;
+  // Only where an older checkpoint verifies, so that the resume has one to fall back on.
+  if (steps.length < 2 || good !== steps[steps.length - 1] || newestGoodStep(dir, good) < 0) return null;
   const name = ckptName(good);
   const path = join(dir, "checkpoints", name);
   if (how % 3 === 0) {

@@ -119,19 +119,20 @@ export function listCheckpoints(runDir: string): { steps: number[]; leftovers: s
   const names = existsSync(dir) ? readdirSync(dir) : [];
   return {
     steps: names.filter((n) => STEP.test(n)).map((n) => Number(STEP.exec(n)![1])).sort((a, b) => a - b),
-    leftovers: names.filter((n) => /^step-\d+\.(tmp|old)-\d+$/.test(n)),
+    leftovers: names.filter((n) => /^step-\d+\.(tmp|old|del)-\d+$/.test(n)),
   };
 }
 
-/** The newest step whose checkpoint verifies (checksums), or -1. */
-export function newestGoodStep(runDir: string): number {
+/** The newest step (below `below`, if given) whose checkpoint verifies (checksums), or -1. */
+export function newestGoodStep(runDir: string, below = Infinity): number {
   const { steps } = listCheckpoints(runDir);
   for (const s of steps.reverse()) {
+    if (s >= below) continue;
     try {
       readCheckpoint(join(runDir, "checkpoints", `step-${String(s).padStart(9, "0")}`));
       return s;
     } catch {
-      // a partly deleted old checkpoint (a kill during pruning) is never the newest one
+      // damaged by a test, or by hand
     }
   }
   return -1;

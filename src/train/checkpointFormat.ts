@@ -29,9 +29,10 @@ export const VERSION = 1;
 export const DATA_FILES = ["model.safetensors", "optimizer.safetensors", "state.json"] as const;
 export const MANIFEST = "manifest.json";
 export const STEP_DIR = /^step-(\d+)$/;
-/** Directories a write leaves behind only if it was interrupted: `.tmp-` while writing, `.old-` while
- * replacing a checkpoint of the same step. Never loaded. */
-export const LEFTOVER_DIR = /^step-(\d+)\.(tmp|old)-(\d+)$/;
+/** Directories left behind only by an interrupted process: `.tmp-` while writing, `.old-` while replacing a
+ * checkpoint of the same step, `.del-` while deleting one (it is renamed first, so a half-deleted checkpoint
+ * never keeps its `step-N` name). Never loaded. */
+export const LEFTOVER_DIR = /^step-(\d+)\.(tmp|old|del)-(\d+)$/;
 
 /** `step-000000123`: zero-padded so that directory listings sort in step order. */
 export function checkpointDirName(step: number): string {

@@ -39,7 +39,8 @@ export function readLatestCheckpoint(runDir: string, log: (msg: string) => void 
   }
   const using = found ? `using ${checkpointDirName(found.step)}` : "no complete checkpoint is left";
   for (const n of leftovers) {
-    if (!found || stepOf(n) >= found.step) log(`ignoring ${n}: left by an interrupted checkpoint write; ${using}`);
+    const by = LEFTOVER_DIR.exec(n)![2] === "del" ? "an interrupted deletion of an old checkpoint" : "an interrupted checkpoint write";
+    if (!found || stepOf(n) >= found.step) log(`ignoring ${n}: left by ${by}; ${using}`);
   }
   for (const s of skipped) log(`${s}; ${using}`);
   return found;

@@ -157,7 +157,13 @@ function prune(checkpointsDir: string, keepStep: number, log: (msg: string) => v
     else if (leftover) remove = Number(leftover[3]) !== process.pid && !isProcessAlive(Number(leftover[3]));
     if (!remove) continue;
     try {
-      rmSync(join(checkpointsDir, n), { recursive: true, force: true });
+      if (step) {
+        // Renamed first (atomic): a kill during the recursive delete then leaves a leftover, not a
+        // `step-N` directory without its manifest that looks like an interrupted write of step N.
+        const doomed = join(checkpointsDir, `${n}.del-${process.pid}`);
+        renameSync(join(checkpointsDir, n), doomed);
+        rmSync(doomed, { recursive: true, force: true });
+      } else rmSync(join(checkpointsDir, n), { recursive: true, force: true });
     } catch (e) {
       log(`could not delete old checkpoint ${join(checkpointsDir, n)}: ${describeFsError(e)}`);
     }
