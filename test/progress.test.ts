@@ -89,11 +89,14 @@ test("not a terminal: plain lines every tenth of an epoch, unchanged", () => {
   const term = fakeTerminal(40, false);
   const progress = new Progress({ stream: term.stream, epochs: 10, testBatches: 79 });
   for (let batch = 0; batch < 20; batch++) {
-    progress.step({ epoch: 0, batch, numBatches: 20, batchSize: 128, trainLoss: 2.30259, trainAcc: 0.1, examplesPerSec: 45.3 });
+    // The trainer reads the loss at its plot points only: none yet before the first (batch 4 of 20).
+    const read = batch >= 3;
+    progress.step({ epoch: 0, batch, numBatches: 20, batchSize: 128, trainLoss: read ? 2.30259 : null, trainAcc: read ? 0.1 : null, examplesPerSec: 45.3 });
   }
   const lines = term.text().trimEnd().split("\n");
   assert.equal(lines.length, 11);
-  assert.equal(lines[0], "epoch 1/10 batch 1/20: loss 2.303, train acc 0.100, 45.3 examples/s, ETA 00:54");
+  assert.equal(lines[0], "epoch 1/10 batch 1/20: loss -, train acc -, 45.3 examples/s, ETA 00:54");
+  assert.equal(lines[2], "epoch 1/10 batch 4/20: loss 2.303, train acc 0.100, 45.3 examples/s, ETA 00:45");
   assert.equal(lines[10], "epoch 1/10 batch 20/20: loss 2.303, train acc 0.100, 45.3 examples/s, ETA 00:00");
   assert.ok(!term.text().includes("\r") && !term.text().includes(CLEAR_LINE), "no redrawing in plain mode");
 });

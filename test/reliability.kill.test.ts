@@ -199,4 +199,21 @@ describe("reliability: SIGKILL at random moments, then --resume", { skip }, () =
     }
     record("kill", { faults: 3, notes: ["3 damaged newest checkpoints (truncated, bit flip, no manifest) skipped and named"] });
   });
+
+  it("a kill after the last checkpoint but before model.safetensors was updated: --resume publishes the checkpoint's weights", () => {
+    const ref = uninterrupted();
+    const dir = join(work, "unpublished");
+    cpSync(ref.dir, dir, { recursive: true });
+    // What the run directory holds when the kill lands between renaming step-12 into place and linking its
+    // model.safetensors into the run directory: the previous checkpoint's weights.
+    const stale = join(dir, "model.safetensors");
+    rmSync(stale);
+    cpSync(join(dir, "checkpoints", ckptName(10), "model.safetensors"), stale);
+    assert.ok(!readFileSync(stale).equals(ref.model));
+    const r = alexnet(["train", "--resume", dir, "--plain"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /resuming .* from .*step-000000012/);
+    assert.ok(readFileSync(stale).equals(ref.model), "model.safetensors is not the newest checkpoint's weights");
+    record("kill", { faults: 1, notes: ["a stale model.safetensors (kill before publishing) is replaced on --resume"] });
+  });
 });

@@ -10,7 +10,7 @@ import { manualSeed } from "../tensor/random.js";
 import { DivergedError, finalLines, initialTrainState, trainCh6, type TrainState } from "../train/trainer.js";
 import { Progress } from "../train/progress.js";
 import { RunDirectory, defaultRunDir, readConfig, writeConfig } from "../train/runDir.js";
-import { checkWritable, readLatestCheckpoint, writeCheckpoint } from "../train/checkpoint.js";
+import { checkWritable, publishModel, readLatestCheckpoint, writeCheckpoint } from "../train/checkpoint.js";
 import { restoreTraining, snapshot } from "../train/snapshot.js";
 import { type Command, type FlagSpecs, type ParsedFlags, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
@@ -190,6 +190,8 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
       if (ckpt) {
         state = restoreTraining(net, optimizer, ckpt.data);
         log(`resuming ${runDir} from ${ckpt.dir}: epoch ${state.epoch + 1}, batch ${state.batch}, step ${state.step}`);
+        // The run directory's weights are the ones it continues from, whatever a kill left there.
+        if (lead) publishModel(runDir, ckpt.dir);
       } else log(`no complete checkpoint in ${runDir}: starting it from the beginning`);
       if (lead) run.resetMetrics(state.points, settings.epochs);
     }

@@ -14,6 +14,6 @@
 export { CheckpointError } from "./errors.js";
 export type { NamedTensor } from "./safetensors.js";
 export { type CheckpointData, type LoadedCheckpoint, checkpointDirName } from "./checkpointFormat.js";
-export { checkWritable, writeCheckpoint } from "./checkpointWrite.js";
+export { checkWritable, publishModel, writeCheckpoint } from "./checkpointWrite.js";
 export { readCheckpoint } from "./checkpointRead.js";
 export { readLatestCheckpoint, readModelWeights } from "./checkpointLatest.js";

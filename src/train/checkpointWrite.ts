@@ -7,7 +7,7 @@
 import {
   copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync, unlinkSync,
 } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import {
   type CheckpointData, FORMAT, type FileRecord, LEFTOVER_DIR, MANIFEST, STEP_DIR, VERSION, checkpointDirName, manifestChecksum, utf8,
 } from "./checkpointFormat.js";
@@ -107,9 +107,10 @@ export function writeCheckpoint(runDir: string, step: number, data: CheckpointDa
   return finalDir;
 }
 
-/** Makes runDir/model.safetensors the new checkpoint's weights, atomically: a hard link (no copy, no extra
- * space) or, where links are not allowed, a copy, made under a temporary name and renamed over the old one. */
-function publishModel(runDir: string, finalDir: string, name: string): void {
+/** Makes runDir/model.safetensors the weights of checkpoint `finalDir`, atomically: a hard link (no copy, no
+ * extra space) or, where links are not allowed, a copy, made under a temporary name and renamed over the old
+ * one. Also called on resume: a kill between a checkpoint's rename and this leaves the previous weights there. */
+export function publishModel(runDir: string, finalDir: string, name = basename(finalDir)): void {
   const source = join(finalDir, "model.safetensors");
   const target = join(runDir, "model.safetensors");
   const tmp = join(runDir, `.model.safetensors.tmp-${process.pid}`);

@@ -51,6 +51,11 @@ export function renderBar(fields: readonly BarField[], width: number): string {
   }
 }
 
+/** A loss or accuracy to 3 decimals; "-" before the trainer's first read of the epoch. */
+function metric(value: number | null): string {
+  return value === null ? "-" : value.toFixed(3);
+}
+
 /** Seconds as m:ss under an hour, h:mm:ss above; "--:--" when unknown. */
 export function clock(seconds: number): string {
   if (!Number.isFinite(seconds)) return "--:--";
@@ -124,8 +129,8 @@ export class Progress {
         { text: epochLabel, keep: 100 },
         { fraction: done / info.numBatches, keep: 40 },
         { text: `${done}/${info.numBatches}`, keep: 60 },
-        { text: `loss ${info.trainLoss.toFixed(3)}`, keep: 70 },
-        { text: `acc ${info.trainAcc.toFixed(3)}`, keep: 50 },
+        { text: `loss ${metric(info.trainLoss)}`, keep: 70 },
+        { text: `acc ${metric(info.trainAcc)}`, keep: 50 },
         { text: `${info.examplesPerSec.toFixed(1)} ex/s`, keep: 30 },
         { text: `ETA ${clock(epochEta)}`, keep: 80 },
         { text: `run ETA ${clock(this.runEta(info, epochEta, secsPerBatch))}`, keep: 90 },
@@ -135,7 +140,7 @@ export class Progress {
       const tenth = Math.floor((done * 10) / info.numBatches);
       if (tenth !== this.lastPlainTenth || last) {
         this.lastPlainTenth = last ? -1 : tenth;
-        const text = `loss ${info.trainLoss.toFixed(3)}, train acc ${info.trainAcc.toFixed(3)}, ` +
+        const text = `loss ${metric(info.trainLoss)}, train acc ${metric(info.trainAcc)}, ` +
           `${info.examplesPerSec.toFixed(1)} examples/s, ETA ${clock(epochEta)}`;
         this.options.stream.write(`${epochLabel} batch ${done}/${info.numBatches}: ${text}\n`);
       }

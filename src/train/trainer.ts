@@ -60,14 +60,15 @@ export interface StepInfo {
   batch: number;
   numBatches: number;
   batchSize: number;
-  trainLoss: number;
-  trainAcc: number;
+  /** Means over the epoch's steps up to the last read (plot point); null before the epoch's first read. */
+  trainLoss: number | null;
+  trainAcc: number | null;
   /** Examples per second of the training steps so far in this epoch. */
   examplesPerSec: number;
 }
 
 export interface TrainerHooks {
-  /** After every step, for progress; trainLoss/trainAcc are as of the last read (plot point). */
+  /** After every step, for progress; trainLoss/trainAcc are as of the last read (plot point), null before it. */
   onStep?(info: StepInfo, state: TrainState): void;
   onPoint?(point: MetricPoint, state: TrainState): void;
   /** Steps between calls of onCheckpoint (0 or absent: none); the state it gets has its metrics read. */
@@ -282,7 +283,7 @@ export async function trainCh6(net: Sequential, options: TrainOptions, state: Tr
         // After the point: a checkpoint must include it.
         if (atCheckpoint) await hooks.onCheckpoint!(state);
         hooks.onStep?.({ epoch: state.epoch, batch: i, numBatches, batchSize: trainLoader.batchSize,
-          trainLoss: sumLoss / count, trainAcc: sumCorrect / count, examplesPerSec: epochExamples / Math.max(epochSeconds, 1e-9) }, state);
+          trainLoss: count > 0 ? sumLoss / count : null, trainAcc: count > 0 ? sumCorrect / count : null, examplesPerSec: epochExamples / Math.max(epochSeconds, 1e-9) }, state);
         await yieldToEventLoop();
         if (dist ? stopAll : hooks.shouldStop?.(state)) {
           await settle();

@@ -85,7 +85,7 @@ function progressOfStep(info: StepInfo, epochs: number, step: number): WorkerEve
   const total = info.numBatches * epochs;
   const remainingExamples = Math.max(0, total - step) * info.batchSize;
   const eta = info.examplesPerSec > 0 ? remainingExamples / info.examplesPerSec : null;
-  const text = `epoch ${info.epoch + 1}/${epochs} batch ${info.batch + 1}/${info.numBatches}: loss ${info.trainLoss.toFixed(3)}, train acc ${info.trainAcc.toFixed(3)}`;
+  const text = `epoch ${info.epoch + 1}/${epochs} batch ${info.batch + 1}/${info.numBatches}: loss ${info.trainLoss?.toFixed(3) ?? "-"}, train acc ${info.trainAcc?.toFixed(3) ?? "-"}`;
   return { event: "progress", phase: "train", done: step, total, examplesPerSec: info.examplesPerSec, etaSeconds: eta, text };
 }
 
