@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { analyzeNetwork, answers } from "../src/analysis/analyze.js";
 import { measureTrainingMemory, profileLayers } from "../src/analysis/profile.js";
+import { ReferenceBackend } from "../src/backend/reference/index.js";
 import { getBackend } from "../src/backend/registry.js";
 import { alexNet } from "../src/models/alexnet.js";
 import { Conv2d, Flatten, Linear, ReLU, Sequential } from "../src/nn/index.js";
@@ -78,7 +79,7 @@ describe("analysis of AlexNet", () => {
     net2.dispose();
   });
 
-  it("measures the memory peak and per-layer time of a real training step", () => {
+  it("measures the memory peak and per-layer time of a real training step", async () => {
     const backend = getBackend("reference");
     const small = alexNet({ variant: "28", imageSize: 12 });
     const shape = [2, 1, 12, 12];
@@ -88,14 +89,56 @@ describe("analysis of AlexNet", () => {
     assert.ok(m.peakBytes !== null && m.peakBytes > m.steadyBytes, `peak ${m.peakBytes} steady ${m.steadyBytes}`);
     // The step holds at least the gradients and the activations it saved on top of the parameters.
     assert.ok(m.peakBytes! - m.steadyBytes >= stats.totals.gradBytes);
-    const timings = profileLayers(small, shape, backend, stats, 1);
+    const timings = await profileLayers(small, shape, backend, stats, 1);
     assert.equal(timings.length, 21);
     assert.ok(timings[3]!.forwardMs > 0 && timings[3]!.backwardMs > 0);
     assert.ok(Math.abs(timings.reduce((s, t) => s + t.share, 0) - 1) < 1e-9);
     assert.equal(backend.memoryStats().liveBuffers, before);
     small.dispose();
   });
+
+  it("on an asynchronous backend, times each layer's queued work, not the time to queue it", async () => {
+    const backend = new QueuedReference();
+    const small = await alexNet({ variant: "28", imageSize: 12, widthScale: 0.125 }).to(backend);
+    const shape = [2, 1, 12, 12];
+    const before = backend.memoryStats().liveBuffers;
+    const timings = await profileLayers(small, shape, backend, analyzeNetwork(small, shape), 1);
+    // Each conv forward queues 30 ms of device work and each conv backward 120 ms, done only by sync().
+    for (const i of [0, 3, 6, 8, 10]) {
+      assert.ok(timings[i]!.forwardMs >= 30, `layer ${i} forward ${timings[i]!.forwardMs} ms`);
+      assert.ok(timings[i]!.backwardMs >= 60, `layer ${i} backward ${timings[i]!.backwardMs} ms`);
+    }
+    assert.ok(timings[1]!.forwardMs < 30, "a ReLU queues no device time here");
+    assert.equal(backend.memoryStats().liveBuffers, before);
+    small.dispose();
+  });
 });
+
+/** The reference backend as a queueing device: no readSync, and every conv's cost is waited for in sync(). */
+class QueuedReference extends ReferenceBackend {
+  override readonly name = "queued-reference";
+  private queuedMs = 0;
+  constructor() {
+    super();
+    Object.defineProperty(this, "readSync", { value: undefined });
+  }
+
+  override conv2d(...args: Parameters<ReferenceBackend["conv2d"]>): ReturnType<ReferenceBackend["conv2d"]> {
+    this.queuedMs += 30;
+    return super.conv2d(...args);
+  }
+
+  override conv2dBackward(...args: Parameters<ReferenceBackend["conv2dBackward"]>): ReturnType<ReferenceBackend["conv2dBackward"]> {
+    this.queuedMs += 120;
+    return super.conv2dBackward(...args);
+  }
+
+  async sync(): Promise<void> {
+    const ms = this.queuedMs;
+    this.queuedMs = 0;
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}
 
 describe("alexnet analyze CLI", () => {
   const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));

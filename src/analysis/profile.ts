@@ -3,11 +3,12 @@
 import type { Backend } from "../backend/backend.js";
 import type { Sequential } from "../nn/sequential.js";
 import type { GradNode } from "../tensor/autograd.js";
-import { setBackwardObserver } from "../tensor/autograd.js";
-import { randn } from "../tensor/creation.js";
+import { noGrad, setBackwardObserver } from "../tensor/autograd.js";
+import { ones, randn } from "../tensor/creation.js";
 import { crossEntropy } from "../tensor/functional.js";
 import { Rng } from "../tensor/random.js";
 import { tidy } from "../tensor/scope.js";
+import type { Tensor } from "../tensor/tensor.js";
 import { SGD } from "../optim/sgd.js";
 import type { NetworkStats } from "./analyze.js";
 
@@ -78,9 +79,31 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** Median forward and backward milliseconds per layer over `repeats` steps after one warm-up step. */
-export function profileLayers(net: Sequential, inputShape: readonly number[], backend: Backend, stats: NetworkStats,
-  repeats = 3): LayerTiming[] {
+/** Median forward and backward milliseconds per layer over `repeats` steps after one warm-up step. On a
+ * backend that runs asynchronously (no readSync: a GPU) the layers are timed one by one between fences. */
+export async function profileLayers(net: Sequential, inputShape: readonly number[], backend: Backend, stats: NetworkStats,
+  repeats = 3): Promise<LayerTiming[]> {
+  const { fwd, bwd } = backend.readSync ? inStepTimes(net, inputShape, backend, repeats) : await fencedTimes(net, inputShape, backend, repeats);
+  const rows = stats.layers.map((layer, i) => {
+    const forwardMs = median(fwd[i]!);
+    const backwardMs = median(bwd[i]!);
+    const flops = (layer.flops + layer.backwardFlops) * stats.batchSize;
+    const seconds = (forwardMs + backwardMs) / 1000;
+    return { index: i, forwardMs, backwardMs, share: 0, gflops: layer.macs > 0 && seconds > 0 ? flops / seconds / 1e9 : 0 };
+  });
+  const total = rows.reduce((t, r) => t + r.forwardMs + r.backwardMs, 0);
+  for (const r of rows) r.share = total > 0 ? (r.forwardMs + r.backwardMs) / total : 0;
+  return rows;
+}
+
+interface RawTimes {
+  /** Per layer, one forward / backward time in ms per repeat. */
+  fwd: number[][];
+  bwd: number[][];
+}
+
+/** Times inside real training steps: the wall clock around each layer's forward and each backward node. */
+function inStepTimes(net: Sequential, inputShape: readonly number[], backend: Backend, repeats: number): RawTimes {
   const n = net.length;
   const fwd: number[][] = Array.from({ length: n }, () => []);
   const bwd: number[][] = Array.from({ length: n }, () => []);
@@ -107,14 +130,57 @@ export function profileLayers(net: Sequential, inputShape: readonly number[], ba
   } finally {
     opt.dispose();
   }
-  const rows = stats.layers.map((layer, i) => {
-    const forwardMs = median(fwd[i]!);
-    const backwardMs = median(bwd[i]!);
-    const flops = (layer.flops + layer.backwardFlops) * stats.batchSize;
-    const seconds = (forwardMs + backwardMs) / 1000;
-    return { index: i, forwardMs, backwardMs, share: 0, gflops: layer.macs > 0 && seconds > 0 ? flops / seconds / 1e9 : 0 };
-  });
-  const total = rows.reduce((t, r) => t + r.forwardMs + r.backwardMs, 0);
-  for (const r of rows) r.share = total > 0 ? (r.forwardMs + r.backwardMs) / total : 0;
-  return rows;
+  return { fwd, bwd };
+}
+
+/**
+ * Times on an asynchronous backend, where a call's wall clock is only the time to queue its work: each layer
+ * runs alone between two sync() fences, on the input it gets inside the network (from one forward pass).
+ * Forward: the fenced forward (graph recorded, as in training). Backward: the fenced forward + backward
+ * (into the parameters and, past layer 0, the input, as in training) less that forward.
+ */
+async function fencedTimes(net: Sequential, inputShape: readonly number[], backend: Backend, repeats: number): Promise<RawTimes> {
+  const sync = async (): Promise<void> => backend.sync?.();
+  const n = net.length;
+  const fwd: number[][] = Array.from({ length: n }, () => []);
+  const bwd: number[][] = Array.from({ length: n }, () => []);
+  // inputs[i] is layer i's input, gradsOut[i] a gradient for its output, both held until the end
+  const { inputs, gradsOut } = tidy(() => noGrad(() => {
+    const xs = [randn(inputShape, { backend, rng: new Rng(2) })];
+    const gs: Tensor[] = [];
+    net.forwardEach(xs[0]!, (_layer, _i, y) => {
+      xs.push(y);
+      gs.push(ones(y.shape, { backend }));
+    });
+    return { inputs: xs.slice(0, n).map((x, i) => x.requiresGrad_(i > 0)), gradsOut: gs };
+  }));
+  const opt = new SGD(net.parameters(), { lr: 0 });
+  const time = async (fn: () => void): Promise<number> => {
+    await sync();
+    const start = performance.now();
+    tidy(fn);
+    await sync();
+    return performance.now() - start;
+  };
+  try {
+    for (let r = 0; r <= repeats; r++) {
+      for (let i = 0; i < n; i++) {
+        const layer = net.at(i);
+        const x = inputs[i]!;
+        const forwardMs = await time(() => void layer.call(x));
+        const bothMs = await time(() => layer.call(x).backward(gradsOut[i]!));
+        opt.zeroGrad();
+        x.grad?.dispose();
+        x.grad = null;
+        if (r > 0) {
+          fwd[i]!.push(forwardMs);
+          bwd[i]!.push(Math.max(0, bothMs - forwardMs));
+        }
+      }
+    }
+  } finally {
+    opt.dispose();
+    for (const t of [...inputs, ...gradsOut]) t.dispose();
+  }
+  return { fwd, bwd };
 }

@@ -49,7 +49,7 @@ export const analyzeCommand: Command = defineCommand("analyze", "[flags]", FLAGS
     const memory = measure
       ? measureTrainingMemory(net, inputShape, backend, { momentum, rss: () => process.memoryUsage().rss })
       : null;
-    const timings = flags.profile ? profileLayers(net, inputShape, backend, stats, flags.repeats as number) : null;
+    const timings = flags.profile ? await profileLayers(net, inputShape, backend, stats, flags.repeats as number) : null;
     if (flags.plot) {
       const { writeAnalysisPlot } = await import("../analysis/plot.js");
       writeAnalysisPlot(flags.plot as string, stats, timings);
