@@ -189,9 +189,9 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
       const ckpt = readLatestCheckpoint(runDir, log);
       if (ckpt) {
         state = restoreTraining(net, optimizer, ckpt.data);
-        log(`resuming ${runDir} from ${ckpt.dir}: epoch ${state.epoch + 1}, batch ${state.batch}, step ${state.step}`);
         // The run directory's weights are the ones it continues from, whatever a kill left there.
         if (lead) publishModel(runDir, ckpt.dir);
+        log(`resuming ${runDir} from ${ckpt.dir}: epoch ${state.epoch + 1}, batch ${state.batch}, step ${state.step}`);
       } else log(`no complete checkpoint in ${runDir}: starting it from the beginning`);
       if (lead) run.resetMetrics(state.points, settings.epochs);
     }
