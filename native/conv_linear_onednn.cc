@@ -306,14 +306,7 @@ std::shared_ptr<IpFwd> make_ip_fwd(const IpShape& s, bool bias, bool relu) {
   return e;
 }
 
-struct IpBwd {
-  std::shared_ptr<IpFwd> hint;
-  bool has_data = false;
-  dnnl::inner_product_backward_data::primitive_desc data_pd;
-  dnnl::inner_product_backward_data data;
-  dnnl::inner_product_backward_weights::primitive_desc weights_pd;
-  dnnl::inner_product_backward_weights weights;
-};
+using IpBwd = LayerBwd<IpFwd, dnnl::inner_product_backward_data, dnnl::inner_product_backward_weights>;
 
 std::shared_ptr<IpBwd> make_ip_bwd(const IpShape& s, bool bias) {
   auto e = std::make_shared<IpBwd>();

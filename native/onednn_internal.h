@@ -87,14 +87,18 @@ struct ConvFwd {
   dnnl::convolution_forward prim;
   dnnl::algorithm alg;
 };
-struct ConvBwd {
-  std::shared_ptr<ConvFwd> hint;
+// A layer's backward primitives, for convolution and inner product alike: the forward pd they were made
+// against (the hint), the weights backward, and the data backward, made on first need (has_data).
+template <class Fwd, class BwdData, class BwdWeights>
+struct LayerBwd {
+  std::shared_ptr<Fwd> hint;
   bool has_data = false;
-  dnnl::convolution_backward_data::primitive_desc data_pd;
-  dnnl::convolution_backward_data data;
-  dnnl::convolution_backward_weights::primitive_desc weights_pd;
-  dnnl::convolution_backward_weights weights;
+  typename BwdData::primitive_desc data_pd;
+  BwdData data;
+  typename BwdWeights::primitive_desc weights_pd;
+  BwdWeights weights;
 };
+using ConvBwd = LayerBwd<ConvFwd, dnnl::convolution_backward_data, dnnl::convolution_backward_weights>;
 
 const std::string& conv_algorithm_setting();
 void set_last_conv_impl(const std::string& impl);
