@@ -27,9 +27,13 @@ export const OP_NAMES = [
   "relu", "reluBackward",
   "linear", "linearBackward",
   "dropout", "dropoutBackward",
+  "sigmoid", "sigmoidBackward", "tanh", "tanhBackward",
+  "avgPool2d", "avgPool2dBackward", "adaptiveAvgPool2d", "adaptiveAvgPool2dBackward",
+  "batchNorm", "batchNormBackward",
+  "concat", "split",
   "crossEntropy", "crossEntropyBackward", "correctCount",
   "sgdUpdate",
-  "binary", "unary", "affine", "sum", "matmul", "transpose",
+  "binary", "unary", "affine", "sum", "max", "matmul", "transpose",
   "reshape", "copy", "fill",
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
@@ -63,6 +67,15 @@ export interface Epilogue {
   relu?: boolean;
 }
 
+/** Batch normalization over the channel axis 1 of (N,C) or (N,C,H,W), as torch.nn.functional.batch_norm. */
+export interface BatchNormParams {
+  /** Batch statistics (and a running-statistics update) when true; the running statistics when false. */
+  training: boolean;
+  /** running = (1 - momentum) * running + momentum * batch; the variance with the unbiased batch variance. */
+  momentum: number;
+  eps: number;
+}
+
 export interface SgdParams {
   lr: number;
   momentum: number;
@@ -72,7 +85,7 @@ export interface SgdParams {
 }
 
 export type BinaryOp = "add" | "sub" | "mul" | "div";
-export type UnaryOp = "neg" | "exp" | "log";
+export type UnaryOp = "neg" | "exp" | "log" | "sqrt";
 
 export interface MemoryStats {
   liveBuffers: number;
@@ -146,6 +159,44 @@ export interface Backend {
   dropout(x: Storage, p: number, seed: number, offset?: number): { y: Storage; ctx: OpContext };
   dropoutBackward(dy: Storage, ctx: OpContext): Storage;
 
+  /** y = 1 / (1 + exp(-x)), any shape. */
+  sigmoid(x: Storage): Storage;
+  /** dx = dy * y * (1 - y). */
+  sigmoidBackward(dy: Storage, y: Storage): Storage;
+  /** y = tanh(x), any shape. */
+  tanh(x: Storage): Storage;
+  /** dx = dy * (1 - y^2). */
+  tanhBackward(dy: Storage, y: Storage): Storage;
+
+  /** Average pooling x (N,C,H,W) -> y (N,C,OH,OW): PyTorch's count_include_pad=True (padded zeros count in
+   * the divisor, which is always KH*KW) and ceil_mode=False. */
+  avgPool2d(x: Storage, p: Pool2dParams): Storage;
+  /** dy (N,C,OH,OW) -> dx of shape `xShape`: each output's gradient spread evenly over its window. */
+  avgPool2dBackward(dy: Storage, xShape: readonly number[], p: Pool2dParams): Storage;
+  /** Adaptive average pooling x (N,C,H,W) -> (N,C,OH,OW) with PyTorch's bins: output row i averages input
+   * rows floor(i*H/OH) .. ceil((i+1)*H/OH)-1 (columns likewise). */
+  adaptiveAvgPool2d(x: Storage, outSize: readonly [number, number]): Storage;
+  /** dy (N,C,OH,OW) -> dx of shape `xShape`. */
+  adaptiveAvgPool2dBackward(dy: Storage, xShape: readonly [number, number, number, number]): Storage;
+
+  /** x (N,C) or (N,C,H,W), weight and bias (C) -> y like x, normalized per channel. In training mode with
+   * the biased batch variance, and runningMean/runningVar (C) are updated in place; in eval mode with the
+   * running statistics (not written). `epilogue.relu` applies a ReLU to y in the same pass (the front end's
+   * backward is then reluBackward(dy, y) first). ctx keeps what the backward needs (batch mean and 1/std). */
+  batchNorm(
+    x: Storage, weight: Storage, bias: Storage, runningMean: Storage, runningVar: Storage, p: BatchNormParams,
+    epilogue?: Epilogue,
+  ): { y: Storage; ctx: OpContext };
+  /** dy like x -> dx like x, dweight (C), dbias (C), for the mode the forward ran in. */
+  batchNormBackward(
+    dy: Storage, x: Storage, weight: Storage, ctx: OpContext,
+  ): { dx: Storage; dweight: Storage; dbias: Storage };
+
+  /** Concatenation along `axis` (all other dimensions equal), torch.cat. */
+  concat(xs: readonly Storage[], axis: number): Storage;
+  /** The inverse of concat (its backward): consecutive parts of x along `axis` with the given sizes. */
+  split(x: Storage, axis: number, sizes: readonly number[]): Storage[];
+
   /** Same values, new logical shape (row-major order). Returns a new Storage to dispose separately. */
   reshape(x: Storage, shape: readonly number[]): Storage;
 
@@ -169,6 +220,8 @@ export interface Backend {
   affine(a: Storage, alpha: number, beta: number): Storage;
   /** Sum over `axes` (all when empty); kept axes have size 1 when keepDims. */
   sum(a: Storage, axes: readonly number[], keepDims: boolean): Storage;
+  /** Maximum over `axes` (all when empty), as sum (NaN propagates). Not differentiated: softmax's shift. */
+  max(a: Storage, axes: readonly number[], keepDims: boolean): Storage;
   /** op(a) @ op(b) where op transposes when the flag is set: (M,K) @ (K,N) -> (M,N). 2-D only. */
   matmul(a: Storage, b: Storage, transA: boolean, transB: boolean): Storage;
   /** (M,N) -> (N,M). */

@@ -113,3 +113,63 @@ export function transposeShape(a: readonly number[]): [number, number] {
   if (a.length !== 2) throw new ShapeError(`transpose needs a 2-D tensor, got ${fmt(a)}`);
   return [a[1]!, a[0]!];
 }
+
+/** Output shape of average pooling (the same window rule and padding limit as max pooling). */
+export function avgPool2dShape(x: readonly number[], p: Pool2dParams): number[] {
+  return maxPool2dShape(x, p);
+}
+
+/** Output shape of adaptive average pooling: x (N,C,H,W) -> (N,C,OH,OW); any OH, OW >= 1. */
+export function adaptiveAvgPool2dShape(x: readonly number[], out: readonly [number, number]): number[] {
+  if (x.length !== 4) throw new ShapeError(`expected input (N, C, H, W) with 4 dimensions, got ${fmt(x)}`);
+  if (!out.every((d) => Number.isInteger(d) && d >= 1)) throw new ShapeError(`output size must be positive integers, got ${fmt(out)}`);
+  if (x[2]! < 1 || x[3]! < 1) throw new ShapeError(`input ${fmt(x)} has an empty spatial size`);
+  return [x[0]!, x[1]!, out[0], out[1]];
+}
+
+/** First and one-past-last input index of adaptive pooling's bin i (PyTorch's start/end index rule). */
+export function adaptiveBin(i: number, inSize: number, outSize: number): [number, number] {
+  return [Math.floor((i * inSize) / outSize), Math.ceil(((i + 1) * inSize) / outSize)];
+}
+
+/** Checks a batch-norm input (N,C) or (N,C,H,W) against `channels`; returns the number of values per channel. */
+export function batchNormShape(x: readonly number[], channels: number, training: boolean): number {
+  if (x.length !== 2 && x.length !== 4) {
+    throw new ShapeError(`expected input (N, ${channels}) or (N, ${channels}, H, W), got ${fmt(x)}`);
+  }
+  if (x[1] !== channels) {
+    const want = x.length === 2 ? ["N", channels] : ["N", channels, "H", "W"];
+    throw new ShapeError(`expected input with ${channels} channels ${fmt(want)}, got ${fmt(x)}`);
+  }
+  const count = numel(x) / channels;
+  if (training && count <= 1) {
+    throw new ShapeError(`expected more than 1 value per channel when training, got input ${fmt(x)}`);
+  }
+  return count;
+}
+
+/** Output shape of concatenation along `axis`: every other dimension must agree. */
+export function concatShape(shapes: readonly (readonly number[])[], axis: number): number[] {
+  if (shapes.length === 0) throw new ShapeError("cat needs at least one tensor");
+  const first = shapes[0]!;
+  const [ax] = normalizeAxes([axis], first.length);
+  const out = [...first];
+  out[ax!] = 0;
+  for (const s of shapes) {
+    if (s.length !== first.length || s.some((d, i) => i !== ax && d !== first[i])) {
+      throw new ShapeError(`cat along dimension ${axis}: ${fmt(s)} does not match ${fmt(first)} outside that dimension`);
+    }
+    out[ax!] += s[ax!]!;
+  }
+  return out;
+}
+
+/** Shapes of split's parts; the sizes must add up to the axis' length. */
+export function splitShapes(x: readonly number[], axis: number, sizes: readonly number[]): number[][] {
+  const [ax] = normalizeAxes([axis], x.length);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (total !== x[ax!] || sizes.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new ShapeError(`cannot split dimension ${axis} of ${fmt(x)} into sizes ${fmt(sizes)}`);
+  }
+  return sizes.map((d) => x.map((v, i) => (i === ax ? d : v)));
+}

@@ -55,7 +55,7 @@ export class Conv2d extends Module {
     return conv2dRelu(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     return conv2dShape(input, this.weight.shape, { stride: this.stride, padding: this.padding });
   }
 

@@ -15,7 +15,7 @@ export class Dropout extends Module {
     return dropout(x, this.p, this.training, this.rng);
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     return [...input];
   }
 

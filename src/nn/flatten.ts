@@ -10,7 +10,7 @@ export class Flatten extends Module {
     return flatten(x, 1);
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     if (input.length < 2) throw new ShapeError(`expected at least 2 dimensions, got [${input.join(", ")}]`);
     return [input[0]!, input.slice(1).reduce((a, b) => a * b, 1)];
   }

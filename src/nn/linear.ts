@@ -38,7 +38,7 @@ export class Linear extends Module {
     return linearRelu(x, this.weight, this.bias);
   }
 
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     return linearShape(input, this.weight.shape);
   }
 

@@ -1,26 +1,19 @@
-// nn.Sequential: layers applied in order, named "0", "1", ... (PyTorch's state_dict names), iterable and
-// indexable (`net[3]`, `for (const layer of net)`). A shape mismatch is reported with the layer's index and
-// PyTorch-style description, what it expected and what it got.
-import { ShapeError } from "../backend/shapes.js";
+// nn.Sequential and nn.ModuleList: modules named "0", "1", ... (PyTorch's state_dict names), iterable and
+// indexable (`net[3]`, `for (const layer of net)`), nested to any depth. A shape mismatch is reported with
+// the layer's path (`layer 1.0.bn1`) and PyTorch-style description, what it expected and what it got.
 import type { Tensor } from "../tensor/tensor.js";
 import { ReLU } from "./activation.js";
-import { Module } from "./module.js";
+import { LayerError, Module } from "./module.js";
 
-/** A layer that can apply a ReLU that follows it in the same pass (Conv2d, Linear). */
+export { LayerError };
+
+/** A layer that can apply a ReLU that follows it in the same pass (Conv2d, Linear, BatchNorm). */
 interface FusesRelu {
   forwardRelu(x: Tensor): Tensor;
 }
 
 function fusesRelu(m: Module): m is Module & FusesRelu {
   return typeof (m as Partial<FusesRelu>).forwardRelu === "function";
-}
-
-/** A layer in a Sequential could not take its input. */
-export class LayerError extends Error {
-  constructor(readonly index: number, readonly layer: Module, readonly detail: string) {
-    super(`layer ${index} ${layer.toString()}: ${detail}`);
-    this.name = "LayerError";
-  }
 }
 
 export class Sequential extends Module implements Iterable<Module> {
@@ -62,19 +55,23 @@ export class Sequential extends Module implements Iterable<Module> {
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i]!;
       this.checkLayerInput(i, h.shape);
-      if (!onLayer && this.layers[i + 1] instanceof ReLU && fusesRelu(layer)) {
-        h = layer.forwardRelu(h);
-        i++;
-        continue;
+      try {
+        if (!onLayer && this.layers[i + 1] instanceof ReLU && fusesRelu(layer)) {
+          h = layer.forwardRelu(h);
+          i++;
+          continue;
+        }
+        h = layer.call(h);
+      } catch (e) {
+        throw this.locate(e);
       }
-      h = layer.call(h);
       onLayer?.(layer, i, h);
     }
     return h;
   }
 
   /** Output shape of the whole stack, naming the first layer that cannot take its input. */
-  outputShape(input: readonly number[]): number[] {
+  override outputShape(input: readonly number[]): number[] {
     let shape = [...input];
     this.layers.forEach((_, i) => {
       shape = this.checkLayerInput(i, shape);
@@ -98,14 +95,57 @@ export class Sequential extends Module implements Iterable<Module> {
     try {
       return layer.outputShape(shape);
     } catch (e) {
-      if (e instanceof ShapeError) throw new LayerError(i, layer, e.message);
-      if (e instanceof LayerError) throw new LayerError(i, layer, e.message);
-      throw e;
+      if (e instanceof LayerError && e.base === layer) throw e.prefix(this, String(i));
+      if (e instanceof LayerError) throw e;
+      throw new LayerError([String(i)], layer, (e as Error).message, this);
     }
   }
 
   override toString(): string {
     const lines = this.layers.map((l, i) => `  (${i}): ${l.toString().replace(/\n/g, "\n  ")}`);
     return `Sequential(\n${lines.join("\n")}\n)`;
+  }
+}
+
+/** nn.ModuleList: holds modules (named "0", "1", ...) for a forward written by hand; it has no forward. */
+export class ModuleList extends Module implements Iterable<Module> {
+  readonly [index: number]: Module;
+  private readonly items: Module[] = [];
+
+  constructor(modules: Iterable<Module> = []) {
+    super();
+    for (const m of modules) this.append(m);
+  }
+
+  append(m: Module): this {
+    if (!(m instanceof Module)) throw new Error(`ModuleList: item ${this.items.length} is not a Module`);
+    const i = this.items.length;
+    this.items.push(m);
+    this.registerModule(String(i), m);
+    Object.defineProperty(this, i, { value: m, enumerable: true, configurable: true });
+    return this;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  at(index: number): Module {
+    const m = this.items.at(index);
+    if (!m) throw new Error(`ModuleList has ${this.length} modules, no index ${index}`);
+    return m;
+  }
+
+  [Symbol.iterator](): Iterator<Module> {
+    return this.items[Symbol.iterator]();
+  }
+
+  forward(_x: Tensor): Tensor {
+    throw new Error("ModuleList has no forward: call its modules from your own module's forward");
+  }
+
+  override toString(): string {
+    const lines = this.items.map((l, i) => `  (${i}): ${l.toString().replace(/\n/g, "\n  ")}`);
+    return `ModuleList(\n${lines.join("\n")}\n)`;
   }
 }

@@ -1,8 +1,11 @@
-// Layer-sized differentiable ops (torch.nn.functional): conv2d, maxPool2d, linear, dropout, crossEntropy.
+// Layer-sized differentiable ops (torch.nn.functional): conv2d, max/average/adaptive pooling, linear,
+// batch normalization, dropout, crossEntropy.
 // Each checks its operands' shapes (shapes.ts, with a message that says what was expected), calls the
 // backend's forward, and records the backend's backward beside it with whatever context the forward saved.
-import type { Backend, Conv2dParams, Pool2dParams, Storage } from "../backend/backend.js";
-import { ShapeError, conv2dShape, fmt, linearShape, maxPool2dShape } from "../backend/shapes.js";
+import type { Backend, BatchNormParams, Conv2dParams, Pool2dParams, Storage } from "../backend/backend.js";
+import {
+  ShapeError, adaptiveAvgPool2dShape, avgPool2dShape, batchNormShape, conv2dShape, fmt, linearShape, maxPool2dShape,
+} from "../backend/shapes.js";
 import { defaultRng, type Rng } from "./random.js";
 import { commonBackend, record, relu } from "./ops.js";
 import { Tensor } from "./tensor.js";
@@ -67,6 +70,75 @@ export function maxPool2d(x: Tensor, kernel: number | [number, number], options:
     (dy) => [backend.maxPool2dBackward(dy, x.storage, ctx, p)],
     () => ctx.dispose(),
   );
+}
+
+/** Average pooling with PyTorch's defaults (count_include_pad=True, ceil_mode=False); stride defaults to
+ * the kernel size. */
+export function avgPool2d(x: Tensor, kernel: number | [number, number], options: Pool2dOptions = {}): Tensor {
+  const k = pair(kernel);
+  const p: Pool2dParams = { kernel: k, stride: pair(options.stride ?? k), padding: pair(options.padding ?? 0) };
+  avgPool2dShape(x.shape, p);
+  const backend = x.backend;
+  // x is (N,C,H,W) -> y (N,C,OH,OW); dy -> dx (N,C,H,W)
+  const y = backend.avgPool2d(x.storage, p);
+  return record("avgPool2d", y, [x], (dy) => [backend.avgPool2dBackward(dy, x.shape, p)]);
+}
+
+/** Adaptive average pooling to `outSize` with PyTorch's bins. Uniform bins (H and W multiples of the
+ * output) run as avgPool2d, the op fast backends have tuned. */
+export function adaptiveAvgPool2d(x: Tensor, outSize: number | [number, number]): Tensor {
+  const out = pair(outSize);
+  adaptiveAvgPool2dShape(x.shape, out);
+  const [, , h, w] = x.shape as [number, number, number, number];
+  if (h % out[0] === 0 && w % out[1] === 0) {
+    const k: [number, number] = [h / out[0], w / out[1]];
+    return avgPool2d(x, k, { stride: k });
+  }
+  const backend = x.backend;
+  const xShape = x.shape as [number, number, number, number];
+  const y = backend.adaptiveAvgPool2d(x.storage, out);
+  return record("adaptiveAvgPool2d", y, [x], (dy) => [backend.adaptiveAvgPool2dBackward(dy, xShape)]);
+}
+
+/** Batch normalization over channel axis 1 of (N,C) or (N,C,H,W), torch.nn.functional.batch_norm's
+ * argument order. In training mode the running statistics are updated in place. */
+export function batchNorm(
+  x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor, bias: Tensor,
+  training: boolean, momentum = 0.1, eps = 1e-5,
+): Tensor {
+  return batchNormLayer(x, runningMean, runningVar, weight, bias, { training, momentum, eps }, false);
+}
+
+/** relu(batchNorm(...)) in one pass where the backend fuses it (nn.Sequential uses it for BatchNorm, ReLU). */
+export function batchNormRelu(
+  x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor, bias: Tensor,
+  training: boolean, momentum = 0.1, eps = 1e-5,
+): Tensor {
+  return batchNormLayer(x, runningMean, runningVar, weight, bias, { training, momentum, eps }, true);
+}
+
+function batchNormLayer(
+  x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor, bias: Tensor, p: BatchNormParams, withRelu: boolean,
+): Tensor {
+  batchNormShape(x.shape, weight.shape[0] ?? 0, p.training);
+  const backend = commonBackend("batchNorm", [x, weight, bias, runningMean, runningVar]);
+  const { y, ctx } = backend.batchNorm(
+    x.storage, weight.storage, bias.storage, runningMean.storage, runningVar.storage, p, { relu: withRelu },
+  );
+  return record(withRelu ? "batchNormRelu" : "batchNorm", y, [x, weight, bias], (dy) => {
+    // dy is (N,C[,H,W]) [-> dz before the ReLU] -> dx like x, dweight (C), dbias (C)
+    const dz = withRelu ? backend.reluBackward(dy, y) : dy;
+    const g = backend.batchNormBackward(dz, x.storage, weight.storage, ctx);
+    if (dz !== dy) backend.dispose(dz);
+    const grads: (Storage | null)[] = [g.dx, g.dweight, g.dbias];
+    [x, weight, bias].forEach((t, i) => {
+      if (!t.requiresGrad) {
+        backend.dispose(grads[i]!);
+        grads[i] = null;
+      }
+    });
+    return grads;
+  }, () => ctx.dispose());
 }
 
 export function linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {

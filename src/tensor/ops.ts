@@ -1,10 +1,12 @@
-// General differentiable ops: element-wise arithmetic with broadcasting, reductions, matmul, reshape.
+// General differentiable ops: element-wise arithmetic with broadcasting, activations, reductions, softmax,
+// concatenation, matmul, reshape.
 // Each op calls the backend for its forward and records its backward beside it. Layer-sized ops
 // (conv2d, pooling, linear, dropout, cross-entropy) are in functional.ts.
 import type { Backend, BinaryOp, Storage } from "../backend/backend.js";
 import { numel } from "../backend/backend.js";
-import { checkReshape, matmulShape, normalizeAxes, transposeShape } from "../backend/shapes.js";
+import { checkReshape, concatShape, matmulShape, normalizeAxes, transposeShape } from "../backend/shapes.js";
 import { isGradEnabled } from "./autograd.js";
+import { keep } from "./scope.js";
 import { Tensor } from "./tensor.js";
 
 /** The backend shared by all operands; mixing backends is an error that names both. */
@@ -48,11 +50,15 @@ function sumTo(backend: Backend, g: Storage, shape: readonly number[]): Storage 
   return out;
 }
 
+/** A 0-d tensor for a number operand. Its op's node owns it (kept out of scopes): the backward of mul and
+ * div reads it, even after the scope that made the op has closed. */
 function scalarLike(a: Tensor, value: number): Tensor {
-  return new Tensor(a.backend.fill([], a.dtype, value));
+  return keep(new Tensor(a.backend.fill([], a.dtype, value)));
 }
 
-function binaryOp(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
+function binaryOp(op: BinaryOp, aIn: Tensor | number, bIn: Tensor | number): Tensor {
+  if (typeof aIn === "number" && typeof bIn === "number") throw new Error(`${op}: at least one operand must be a tensor`);
+  const a = typeof aIn === "number" ? scalarLike(bIn as Tensor, aIn) : aIn;
   const b = typeof bIn === "number" ? scalarLike(a, bIn) : bIn;
   const backend = commonBackend(op, [a, b]);
   const out = backend.binary(op, a.storage, b.storage);
@@ -77,16 +83,18 @@ function binaryOp(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
       }
     }
     return [ga && sumTo(backend, ga, a.shape), gb && sumTo(backend, gb, b.shape)];
+    // A scalar made from a number belongs to this node: mul and div read it in the backward.
+  }, () => {
+    if (typeof aIn === "number") a.dispose();
+    if (typeof bIn === "number") b.dispose();
   });
-  if (typeof bIn === "number") b.dispose();
   return result;
 }
 
-export const add = (a: Tensor, b: Tensor | number): Tensor => binaryOp("add", a, b);
-export const sub = (a: Tensor, b: Tensor | number): Tensor => binaryOp("sub", a, b);
-export const mul = (a: Tensor, b: Tensor | number): Tensor => binaryOp("mul", a, b);
-export const div = (a: Tensor, b: Tensor | number): Tensor => binaryOp("div", a, b);
-
+export const add = (a: Tensor | number, b: Tensor | number): Tensor => binaryOp("add", a, b);
+export const sub = (a: Tensor | number, b: Tensor | number): Tensor => binaryOp("sub", a, b);
+export const mul = (a: Tensor | number, b: Tensor | number): Tensor => binaryOp("mul", a, b);
+export const div = (a: Tensor | number, b: Tensor | number): Tensor => binaryOp("div", a, b);
 export function neg(a: Tensor): Tensor {
   const backend = a.backend;
   return record("neg", backend.unary("neg", a.storage), [a], (g) => [backend.affine(g, -1, 0)]);
@@ -104,10 +112,102 @@ export function log(a: Tensor): Tensor {
   return record("log", backend.unary("log", a.storage), [a], (g) => [backend.binary("div", g, a.storage)]);
 }
 
+export function sqrt(a: Tensor): Tensor {
+  const backend = a.backend;
+  const y = backend.unary("sqrt", a.storage);
+  // dy/dx = 1 / (2 sqrt(x)) = 0.5 / y
+  return record("sqrt", y, [a], (g) => {
+    const half = backend.binary("div", g, y);
+    const ga = backend.affine(half, 0.5, 0);
+    backend.dispose(half);
+    return [ga];
+  });
+}
+
 export function relu(a: Tensor): Tensor {
   const backend = a.backend;
   const y = backend.relu(a.storage);
   return record("relu", y, [a], (g) => [backend.reluBackward(g, y)]);
+}
+
+export function sigmoid(a: Tensor): Tensor {
+  const backend = a.backend;
+  const y = backend.sigmoid(a.storage);
+  return record("sigmoid", y, [a], (g) => [backend.sigmoidBackward(g, y)]);
+}
+
+export function tanh(a: Tensor): Tensor {
+  const backend = a.backend;
+  const y = backend.tanh(a.storage);
+  return record("tanh", y, [a], (g) => [backend.tanhBackward(g, y)]);
+}
+
+/** Maximum over `axes` (all when empty), torch.amax. Not differentiable: it only shifts softmax. */
+export function max(a: Tensor, axes: number | readonly number[] = [], keepDims = false): Tensor {
+  return new Tensor(a.backend.max(a.storage, normalizeAxes(axes, a.ndim), keepDims));
+}
+
+/** log(softmax(x)) along `dim`: (x - m) - log(sum(exp(x - m))) with m the maximum (a constant shift). */
+export function logSoftmax(x: Tensor, dim: number): Tensor {
+  const [ax] = normalizeAxes([dim], x.ndim);
+  const backend = x.backend;
+  const y = logSoftmaxStorage(backend, x.storage, ax!);
+  return record("logSoftmax", y, [x], (g) => {
+    // dx = g - softmax * sum(g) along the axis
+    const p = backend.unary("exp", y);
+    const gs = backend.sum(g, [ax!], true);
+    const pg = backend.binary("mul", p, gs);
+    const dx = backend.binary("sub", g, pg);
+    [p, gs, pg].forEach((t) => backend.dispose(t));
+    return [dx];
+  });
+}
+
+/** softmax(x) along `dim`, as exp(logSoftmax(x)) (stable for large logits). */
+export function softmax(x: Tensor, dim: number): Tensor {
+  const [ax] = normalizeAxes([dim], x.ndim);
+  const backend = x.backend;
+  const logY = logSoftmaxStorage(backend, x.storage, ax!);
+  const y = backend.unary("exp", logY);
+  backend.dispose(logY);
+  return record("softmax", y, [x], (g) => {
+    // dx = y * (g - sum(g * y)) along the axis
+    const gy = backend.binary("mul", g, y);
+    const s = backend.sum(gy, [ax!], true);
+    const d = backend.binary("sub", g, s);
+    const dx = backend.binary("mul", y, d);
+    [gy, s, d].forEach((t) => backend.dispose(t));
+    return [dx];
+  });
+}
+
+function logSoftmaxStorage(backend: Backend, x: Storage, ax: number): Storage {
+  const m = backend.max(x, [ax], true);
+  const shifted = backend.binary("sub", x, m);
+  const e = backend.unary("exp", shifted);
+  const total = backend.sum(e, [ax], true);
+  const lse = backend.unary("log", total);
+  const y = backend.binary("sub", shifted, lse);
+  [m, shifted, e, total, lse].forEach((t) => backend.dispose(t));
+  return y;
+}
+
+/** Concatenation along `dim`, torch.cat; its backward splits the gradient into the inputs' sizes. */
+export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (tensors.length === 0) throw new Error("cat needs at least one tensor");
+  concatShape(tensors.map((t) => t.shape), dim);
+  const [ax] = normalizeAxes([dim], tensors[0]!.ndim);
+  const backend = commonBackend("cat", tensors);
+  const out = backend.concat(tensors.map((t) => t.storage), ax!);
+  const sizes = tensors.map((t) => t.shape[ax!]!);
+  return record("cat", out, tensors, (g) => {
+    const parts: (Storage | null)[] = backend.split(g, ax!, sizes);
+    return parts.map((part, i) => {
+      if (tensors[i]!.requiresGrad) return part;
+      backend.dispose(part!);
+      return null;
+    });
+  });
 }
 
 export function sum(a: Tensor, axes: number | readonly number[] = [], keepDims = false): Tensor {

@@ -39,6 +39,15 @@ export class Tensor {
     return this._storage;
   }
 
+  /** Replaces the storage with one of the same shape and returns the old one, which the caller owns (the
+   * shape-only trace lends a module's parameters meta storages and gives the real ones back). */
+  swapStorage(s: Storage): Storage {
+    const old = this.storage;
+    if (s.shape.join() !== old.shape.join()) throw new Error(`swapStorage: shape [${s.shape.join(", ")}] for a tensor of shape [${this.shape.join(", ")}]`);
+    this._storage = s;
+    return old;
+  }
+
   get backend(): Backend {
     return this.storage.backend;
   }

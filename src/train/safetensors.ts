@@ -3,28 +3,31 @@
 //   N bytes   UTF-8 JSON: {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...,
 //             "__metadata__": {string: string}}, padded with spaces so that the data starts 8-byte aligned
 //   the rest  raw little-endian tensor data; offsets are relative to the start of this section
-// We write F32 (what our tensors hold) and read F32, F64, F16 and BF16, converting to Float32Array, so that
-// weights saved by PyTorch in any of those precisions load. Decoding treats the file as untrusted: every header
+// We write F32 (what our tensors hold; I64 for a tensor marked so, e.g. BatchNorm's num_batches_tracked, as
+// PyTorch stores it) and read F32, F64, F16, BF16 and I64, converting to Float32Array, so that weights saved
+// by PyTorch in any of those precisions load. Decoding treats the file as untrusted: every header
 // field is checked before it is used, nothing is allocated from an unchecked size, and every problem is a
 // CheckpointError that names the file.
 import { CheckpointError } from "./errors.js";
 
 export { CheckpointError } from "./errors.js";
 
-/** A tensor to write: PyTorch state_dict name, shape, and row-major values. */
+/** A tensor to write: PyTorch state_dict name, shape, and row-major values; `dtype` I64 stores integer
+ * counts as PyTorch does (the values must be integers), F32 otherwise. */
 export interface NamedTensor {
   name: string;
   shape: number[];
   data: Float32Array;
+  dtype?: "F32" | "I64";
 }
 
 /** The dtypes we read, with their sizes in bytes. */
-const ITEM_SIZE: Readonly<Record<string, number>> = { F32: 4, F64: 8, F16: 2, BF16: 2 };
-export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16";
+const ITEM_SIZE: Readonly<Record<string, number>> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8 };
+export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I64";
 
 /** Dtypes the format defines that we do not read: named separately so the error says "unsupported", not "unknown". */
 const OTHER_KNOWN_DTYPES = new Set([
-  "BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3",
+  "BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3",
   "F6_E3M2", "C64",
 ]);
 
@@ -83,10 +86,12 @@ export function encodeSafetensorsChunks(
     if (numel(t.shape) !== t.data.length) {
       throw fail(`tensor "${t.name}" has shape [${t.shape.join(", ")}] (${numel(t.shape)} values) but ${t.data.length} values`);
     }
-    const end = offset + t.data.byteLength;
+    const dtype = t.dtype ?? "F32";
+    if (dtype === "I64" && !t.data.every((v) => Number.isInteger(v))) throw fail(`tensor "${t.name}" is marked I64 but holds non-integers`);
+    const end = offset + t.data.length * ITEM_SIZE[dtype]!;
     // Built by hand rather than as one object, because JavaScript objects put integer-like keys ("5") first
     // and the header must keep the caller's order.
-    entries.push(`${JSON.stringify(t.name)}:${JSON.stringify({ dtype: "F32", shape: t.shape, data_offsets: [offset, end] })}`);
+    entries.push(`${JSON.stringify(t.name)}:${JSON.stringify({ dtype, shape: t.shape, data_offsets: [offset, end] })}`);
     offset = end;
   }
   const json = new TextEncoder().encode(`{${entries.join(",")}}`);
@@ -95,7 +100,7 @@ export function encodeSafetensorsChunks(
   new DataView(head.buffer).setBigUint64(0, BigInt(headerLength), true);
   head.set(json, 8);
   const chunks: Uint8Array[] = [head];
-  for (const t of tensors) chunks.push(float32Bytes(t.data));
+  for (const t of tensors) chunks.push(t.dtype === "I64" ? int64Bytes(t.data) : float32Bytes(t.data));
   return chunks;
 }
 
@@ -120,6 +125,13 @@ function float32Bytes(data: Float32Array): Uint8Array {
   const out = new Uint8Array(data.byteLength);
   const view = new DataView(out.buffer);
   for (let i = 0; i < data.length; i++) view.setFloat32(4 * i, data[i]!, true);
+  return out;
+}
+
+function int64Bytes(data: Float32Array): Uint8Array {
+  const out = new Uint8Array(8 * data.length);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) view.setBigInt64(8 * i, BigInt(data[i]!), true);
   return out;
 }
 
@@ -257,7 +269,7 @@ function parseEntry(name: string, value: unknown, dataLength: number, fail: (rea
   if (typeof dtype !== "string") throw fail(`${where}: dtype is missing or not a string`);
   const itemSize = ITEM_SIZE[dtype];
   if (itemSize === undefined || !Object.hasOwn(ITEM_SIZE, dtype)) {
-    if (OTHER_KNOWN_DTYPES.has(dtype)) throw fail(`${where}: dtype ${dtype} is not supported (F32, F64, F16 and BF16 are)`);
+    if (OTHER_KNOWN_DTYPES.has(dtype)) throw fail(`${where}: dtype ${dtype} is not supported (F32, F64, F16, BF16 and I64 are)`);
     throw fail(`${where}: unknown dtype ${show(dtype)}`);
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -316,6 +328,9 @@ function toFloat32(bytes: Uint8Array, view: DataView, start: number, end: number
       break;
     case "F64":
       for (let i = 0; i < n; i++) out[i] = view.getFloat64(start + 8 * i, true);
+      break;
+    case "I64":
+      for (let i = 0; i < n; i++) out[i] = Number(view.getBigInt64(start + 8 * i, true));
       break;
     case "F16": {
       const table = halfToFloatTable();

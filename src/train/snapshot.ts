@@ -1,6 +1,7 @@
 // Between a live training run and checkpoint data: parameters by PyTorch state_dict name, momentum buffers
 // as `<name>.momentum_buffer`, and the TrainState (epoch, batch, step, metric, timer, plot points, RNG).
-import type { Sequential } from "../nn/sequential.js";
+import type { Module } from "../nn/module.js";
+import type { NamedTensor } from "./safetensors.js";
 import type { SGD } from "../optim/sgd.js";
 import { keep, tidy } from "../tensor/scope.js";
 import { type Tensor, tensor } from "../tensor/tensor.js";
@@ -10,10 +11,10 @@ import type { TrainState } from "./trainer.js";
 const MOMENTUM = ".momentum_buffer";
 
 /** The run as checkpoint data; values are read asynchronously, so a GPU backend's run checkpoints too. */
-export async function snapshot(net: Sequential, optimizer: SGD, state: TrainState): Promise<CheckpointData> {
+export async function snapshot(net: Module, optimizer: SGD, state: TrainState): Promise<CheckpointData> {
   const params = net.namedParameters();
   const values = async (t: Tensor): Promise<Float32Array> => Float32Array.from(await t.data());
-  const model = await Promise.all(params.map(async ([name, p]) => ({ name, shape: [...p.shape], data: await values(p) })));
+  const model = await modelTensors(net);
   const moments = await Promise.all(params.map(async ([name, p]) => {
     const v = optimizer.velocity.get(p);
     return v ? [{ name: name + MOMENTUM, shape: [...v.shape], data: await values(v) }] : [];
@@ -21,8 +22,19 @@ export async function snapshot(net: Sequential, optimizer: SGD, state: TrainStat
   return { model, optimizer: moments.flat(), state: { ...state, optimizerSteps: optimizer.stepCount } };
 }
 
+/** Parameters and buffers in state_dict order, read asynchronously; batch counts are stored as I64 as
+ * PyTorch does (`num_batches_tracked`). */
+export async function modelTensors(net: Module): Promise<NamedTensor[]> {
+  return Promise.all(net.namedState().map(async ([name, t]) => ({
+    name,
+    shape: [...t.shape],
+    data: Float32Array.from(await t.data()),
+    ...(name.endsWith("num_batches_tracked") ? { dtype: "I64" as const } : {}),
+  })));
+}
+
 /** Loads weights and momentum buffers into the live objects and returns the TrainState to continue from. */
-export function restoreTraining(net: Sequential, optimizer: SGD, data: CheckpointData): TrainState {
+export function restoreTraining(net: Module, optimizer: SGD, data: CheckpointData): TrainState {
   const params = net.namedParameters();
   const backend = params[0]![1].backend;
   tidy(() => {

@@ -8,7 +8,7 @@
 import type { Backend, OpName } from "../backend/backend.js";
 import type { Batch } from "../data/batch.js";
 import { checkOps } from "../nn/module.js";
-import type { Sequential } from "../nn/sequential.js";
+import type { Module } from "../nn/module.js";
 import type { SGD } from "../optim/sgd.js";
 import { noGrad } from "../tensor/autograd.js";
 import { crossEntropy } from "../tensor/functional.js";
@@ -151,7 +151,7 @@ export const TRAINING_OPS: readonly { op: OpName; neededBy: string }[] = [
 
 /** d2l's evaluate_accuracy_gpu: accuracy over a whole loader in evaluation mode, without a graph. The
  * correct counts add up on the backend and are read once at the end. */
-export async function evaluateAccuracy(net: Sequential, loader: BatchSource, backend: Backend,
+export async function evaluateAccuracy(net: Module, loader: BatchSource, backend: Backend,
   onBatch?: (done: number, total: number) => void, reduce?: DistributedHooks["reduceCounts"]): Promise<number> {
   const wasTraining = net.training;
   net.eval();
@@ -200,7 +200,7 @@ function disposeSteps(steps: PendingStep[]): void {
 }
 
 /** Runs (or continues, from `state`) d2l's training loop. Every op it needs is checked before the first step. */
-export async function trainCh6(net: Sequential, options: TrainOptions, state: TrainState = initialTrainState()): Promise<TrainResult> {
+export async function trainCh6(net: Module, options: TrainOptions, state: TrainState = initialTrainState()): Promise<TrainResult> {
   const { epochs, backend, trainLoader, testLoader, optimizer, hooks = {}, distributed: dist } = options;
   checkOps(backend, [...net.requiredOps(), ...TRAINING_OPS], "float32");
   const numBatches = trainLoader.numBatches;

@@ -2,12 +2,16 @@
 // definition of each op and the oracle the fast backends are tested against, so it favours clarity over
 // speed. Layer ops live in layers.ts; this file holds memory and the small general ops.
 import {
-  type Backend, type BinaryOp, type Conv2dParams, type DType, type Epilogue, type MemoryStats, type OpContext,
+  type Backend, type BatchNormParams, type BinaryOp, type Conv2dParams, type DType, type Epilogue, type MemoryStats, type OpContext,
   type OpName, type Pool2dParams, type Precision, type PrecisionSupport, type SgdParams, type Storage, type UnaryOp,
   OP_NAMES, numel, bytesPerElement,
 } from "../backend.js";
-import { broadcastShapes, checkReshape, conv2dShape, linearShape, matmulShape, normalizeAxes, transposeShape } from "../shapes.js";
+import {
+  adaptiveAvgPool2dShape, avgPool2dShape, batchNormShape, broadcastShapes, checkReshape, checkSameShape, concatShape,
+  conv2dShape, linearShape, matmulShape, normalizeAxes, splitShapes, transposeShape,
+} from "../shapes.js";
 import { PrecisionError, roundBf16 } from "../precision.js";
+import * as blocks from "./blocks.js";
 import * as layers from "./layers.js";
 
 export type Data = Float32Array | Float64Array;
@@ -191,6 +195,85 @@ export class ReferenceBackend implements Backend {
     return this.wrap(layers.dropoutBackward(this.get(dy), mask), dy.shape, dy.dtype);
   }
 
+  sigmoid(x: Storage): Storage {
+    return this.wrap(blocks.sigmoidForward(this.get(x)), x.shape, x.dtype);
+  }
+
+  sigmoidBackward(dy: Storage, y: Storage): Storage {
+    checkSameShape("sigmoidBackward", dy.shape, y.shape);
+    return this.wrap(blocks.sigmoidBackward(this.get(dy), this.get(y)), y.shape, y.dtype);
+  }
+
+  tanh(x: Storage): Storage {
+    return this.wrap(blocks.tanhForward(this.get(x)), x.shape, x.dtype);
+  }
+
+  tanhBackward(dy: Storage, y: Storage): Storage {
+    checkSameShape("tanhBackward", dy.shape, y.shape);
+    return this.wrap(blocks.tanhBackward(this.get(dy), this.get(y)), y.shape, y.dtype);
+  }
+
+  avgPool2d(x: Storage, p: Pool2dParams): Storage {
+    avgPool2dShape(x.shape, p);
+    const r = blocks.avgPool2dForward(this.get(x), x.shape, p);
+    return this.wrap(r.data, r.shape, x.dtype);
+  }
+
+  avgPool2dBackward(dy: Storage, xShape: readonly number[], p: Pool2dParams): Storage {
+    checkSameShape("avgPool2dBackward", dy.shape, avgPool2dShape(xShape, p));
+    return this.wrap(blocks.avgPool2dBackward(this.get(dy), xShape, p), xShape, dy.dtype);
+  }
+
+  adaptiveAvgPool2d(x: Storage, outSize: readonly [number, number]): Storage {
+    const shape = adaptiveAvgPool2dShape(x.shape, outSize);
+    return this.wrap(blocks.adaptiveAvgPool2dForward(this.get(x), x.shape, outSize), shape, x.dtype);
+  }
+
+  adaptiveAvgPool2dBackward(dy: Storage, xShape: readonly [number, number, number, number]): Storage {
+    checkSameShape("adaptiveAvgPool2dBackward", dy.shape, adaptiveAvgPool2dShape(xShape, [dy.shape[2]!, dy.shape[3]!]));
+    return this.wrap(blocks.adaptiveAvgPool2dBackward(this.get(dy), dy.shape, xShape), xShape, dy.dtype);
+  }
+
+  batchNorm(
+    x: Storage, weight: Storage, bias: Storage, runningMean: Storage, runningVar: Storage, p: BatchNormParams,
+    epilogue: Epilogue = {},
+  ): { y: Storage; ctx: OpContext } {
+    const channels = weight.shape[0]!;
+    batchNormShape(x.shape, channels, p.training);
+    for (const [name, s] of [["bias", bias], ["running_mean", runningMean], ["running_var", runningVar]] as const) {
+      checkSameShape(`batchNorm ${name}`, s.shape, [channels]);
+    }
+    const r = blocks.batchNormForward(
+      this.get(x), x.shape, this.get(weight), this.get(bias), this.get(runningMean), this.get(runningVar), p,
+    );
+    const y = epilogue.relu ? layers.reluForward(r.y) : r.y;
+    return { y: this.wrap(y, x.shape, x.dtype), ctx: { saved: r.saved, training: p.training, dispose() {} } as OpContext };
+  }
+
+  batchNormBackward(dy: Storage, x: Storage, weight: Storage, ctx: OpContext) {
+    checkSameShape("batchNormBackward", dy.shape, x.shape);
+    const c = ctx as unknown as { saved: blocks.BatchNormSaved; training: boolean };
+    const g = blocks.batchNormBackward(this.get(dy), this.get(x), x.shape, this.get(weight), c.saved, c.training);
+    return {
+      dx: this.wrap(g.dx, x.shape, x.dtype),
+      dweight: this.wrap(g.dweight, weight.shape, weight.dtype),
+      dbias: this.wrap(g.dbias, weight.shape, weight.dtype),
+    };
+  }
+
+  concat(xs: readonly Storage[], axis: number): Storage {
+    const shape = concatShape(xs.map((x) => x.shape), axis);
+    const [ax] = normalizeAxes([axis], shape.length);
+    const data = blocks.concat(xs.map((x) => this.get(x)), xs.map((x) => x.shape), ax!, shape);
+    return this.wrap(data, shape, xs[0]!.dtype);
+  }
+
+  split(x: Storage, axis: number, sizes: readonly number[]): Storage[] {
+    const shapes = splitShapes(x.shape, axis, sizes);
+    const [ax] = normalizeAxes([axis], x.shape.length);
+    return blocks.split(this.get(x), x.shape, ax!, sizes).map((d, i) => this.wrap(d, shapes[i]!, x.dtype));
+  }
+
   reshape(x: Storage, shape: readonly number[]): Storage {
     checkReshape(x.shape, shape);
     return this.wrap(this.get(x).slice(), shape, x.dtype);
@@ -261,6 +344,22 @@ export class ReferenceBackend implements Backend {
     return this.wrap(out, shape, a.dtype);
   }
 
+  max(a: Storage, axes: readonly number[], keepDims: boolean): Storage {
+    const rank = a.shape.length;
+    const reduce = new Set(axes.length === 0 ? a.shape.map((_, i) => i) : normalizeAxes(axes, rank));
+    const keptShape = a.shape.map((d, i) => (reduce.has(i) ? 1 : d));
+    const out = alloc(a.dtype, numel(keptShape)).fill(-Infinity);
+    const target = broadcastIndex(keptShape, a.shape);
+    const A = this.get(a);
+    for (let i = 0; i < A.length; i++) {
+      const t = target[i]!;
+      // once NaN, a cell stays NaN (NaN > v and v > NaN are both false), as torch.amax
+      if (A[i]! > out[t]! || Number.isNaN(A[i]!)) out[t] = A[i]!;
+    }
+    const shape = keepDims ? keptShape : a.shape.filter((_, i) => !reduce.has(i));
+    return this.wrap(out, shape, a.dtype);
+  }
+
   matmul(a: Storage, b: Storage, transA: boolean, transB: boolean): Storage {
     const [m, n] = matmulShape(a.shape, b.shape, transA, transB);
     const ac = a.shape[1]!;
@@ -294,6 +393,7 @@ const UNARY: Record<UnaryOp, (x: number) => number> = {
   neg: (x) => -x,
   exp: Math.exp,
   log: Math.log,
+  sqrt: Math.sqrt,
 };
 
 /** For every element of `to` (row-major), the flat index of the element of `from` broadcast onto it. */
