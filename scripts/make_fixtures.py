@@ -9,8 +9,19 @@ values, so a float64 backend can be compared tightly and a float32 one within fl
 import json
 import os
 
-import torch
-import torch.nn.functional as F
+# The committed fixtures were made with OpenBLAS's SkylakeX (AVX-512) kernels; other kernels (Haswell, Zen)
+# round PyTorch's float64 convolutions differently in the last bit (1e-15). On a CPU with AVX-512 the same
+# kernels are chosen (overriding an OPENBLAS_CORETYPE from the environment), so that a regenerated
+# ops.json/train_step.json equals the committed one byte for byte. Must be set before torch (OpenBLAS) loads.
+try:
+    with open("/proc/cpuinfo") as _f:
+        if " avx512f" in _f.read():
+            os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+except OSError:
+    pass
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 torch.manual_seed(1234)
 OUT = os.path.join(os.path.dirname(__file__), "..", "test", "fixtures")
@@ -128,6 +139,141 @@ for name, opts in [
                   "params": {"lr": opts["lr"], "momentum": opts.get("momentum", 0.0), "dampening": opts.get("dampening", 0.0),
                              "weightDecay": opts.get("weight_decay", 0.0), "nesterov": opts.get("nesterov", False)},
                   "inputs": {"param": arr(p0), "grads": [arr(g) for g in grads]}, "outputs": {"param": arr(p)}})
+
+# ---- Issue 23 (d2l's CNN chapter). Appended after the cases above so that their random draws stay as they were.
+
+def unary_case(op, name, x, fn):
+    x = x.clone().requires_grad_()
+    y = fn(x)
+    dy = rnd(*y.shape)
+    y.backward(dy)
+    cases.append({"op": op, "name": name, "params": {}, "inputs": {"x": arr(x), "dy": arr(dy)},
+                  "outputs": {"y": arr(y), "dx": arr(x.grad)}})
+
+
+unary_case("sigmoid", "sigmoid", rnd(3, 4, 5, scale=3.0), torch.sigmoid)
+unary_case("tanh", "tanh", rnd(3, 4, 5, scale=2.0), torch.tanh)
+unary_case("sqrt", "sqrt of positive values", rnd(4, 6).abs() + 0.1, torch.sqrt)
+
+
+def avg_pool_case(name, x, k, stride, padding):
+    k = (k, k) if isinstance(k, int) else k
+    stride = (stride, stride) if isinstance(stride, int) else stride
+    padding = (padding, padding) if isinstance(padding, int) else padding
+    x = x.clone().requires_grad_()
+    y = F.avg_pool2d(x, k, stride=stride, padding=padding, count_include_pad=True)
+    dy = rnd(*y.shape)
+    y.backward(dy)
+    cases.append({"op": "avgPool2d", "name": name,
+                  "params": {"kernel": list(k), "stride": list(stride), "padding": list(padding)},
+                  "inputs": {"x": arr(x), "dy": arr(dy)}, "outputs": {"y": arr(y), "dx": arr(x.grad)}})
+
+
+# Average pooling: LeNet's 2x2 s2, padding (count_include_pad=True: the zeros count), stride != kernel.
+avg_pool_case("2x2 s2 (LeNet)", rnd(2, 3, 8, 8), 2, 2, 0)
+avg_pool_case("3x3 s1 p1 (Inception)", rnd(1, 2, 6, 5), 3, 1, 1)
+avg_pool_case("3x3 s2 p1 odd", rnd(2, 2, 9, 7), 3, 2, 1)
+avg_pool_case("2x2 s1 overlapping", rnd(1, 3, 5, 6), 2, 1, 0)
+avg_pool_case("3x2 s(2,1) p(1,0)", rnd(2, 1, 7, 6), (3, 2), (2, 1), (1, 0))
+
+
+def adaptive_case(name, x, out):
+    x = x.clone().requires_grad_()
+    y = F.adaptive_avg_pool2d(x, out)
+    dy = rnd(*y.shape)
+    y.backward(dy)
+    cases.append({"op": "adaptiveAvgPool2d", "name": name, "params": {"outSize": list(out)},
+                  "inputs": {"x": arr(x), "dy": arr(dy)}, "outputs": {"y": arr(y), "dx": arr(x.grad)}})
+
+
+adaptive_case("(1,1) from 5x5 (global)", rnd(2, 3, 5, 5), (1, 1))
+adaptive_case("(2,2) from 4x4", rnd(2, 2, 4, 4), (2, 2))
+adaptive_case("(3,2) from 7x5 (bins overlap)", rnd(1, 2, 7, 5), (3, 2))
+
+
+def batch_norm_case(name, shape, training, momentum=0.1, eps=1e-5):
+    c = shape[1]
+    x = rnd(*shape, scale=2.0).add_(0.5).requires_grad_()
+    w = (rnd(c, scale=0.5) + 1.0).requires_grad_()
+    b = rnd(c, scale=0.5).requires_grad_()
+    rm = rnd(c, scale=0.3)
+    rv = rnd(c, scale=0.3).abs() + 0.5
+    rm0, rv0 = rm.clone(), rv.clone()
+    y = F.batch_norm(x, rm, rv, w, b, training=training, momentum=momentum, eps=eps)
+    dy = rnd(*y.shape)
+    y.backward(dy)
+    cases.append({"op": "batchNorm", "name": name, "params": {"training": training, "momentum": momentum, "eps": eps},
+                  "inputs": {"x": arr(x), "weight": arr(w), "bias": arr(b), "runningMean": arr(rm0),
+                             "runningVar": arr(rv0), "dy": arr(dy)},
+                  "outputs": {"y": arr(y), "dx": arr(x.grad), "dweight": arr(w.grad), "dbias": arr(b.grad),
+                              "runningMean": arr(rm), "runningVar": arr(rv)}})
+
+
+# Batch norm: training (batch statistics, running update with the unbiased variance) on (N,C) and (N,C,H,W),
+# another momentum and eps, and eval mode (running statistics, not written; its backward too).
+batch_norm_case("train (N,C)", (6, 4), True)
+batch_norm_case("train (N,C,H,W)", (3, 3, 4, 5), True)
+batch_norm_case("train (N,C,H,W) momentum 0.3 eps 1e-3", (2, 2, 3, 3), True, momentum=0.3, eps=1e-3)
+batch_norm_case("eval (N,C,H,W)", (2, 3, 4, 4), False)
+batch_norm_case("eval (N,C)", (5, 3), False)
+
+
+def cat_case(name, shapes, dim):
+    xs = [rnd(*s).requires_grad_() for s in shapes]
+    y = torch.cat(xs, dim)
+    dy = rnd(*y.shape)
+    y.backward(dy)
+    cases.append({"op": "cat", "name": name, "params": {"dim": dim},
+                  "inputs": {"xs": [arr(x) for x in xs], "dy": arr(dy)},
+                  "outputs": {"y": arr(y), "dxs": [arr(x.grad) for x in xs]}})
+
+
+cat_case("3 tensors along dim 1 (Inception)", [(2, 2, 3, 3), (2, 1, 3, 3), (2, 3, 3, 3)], 1)
+cat_case("2 tensors along dim 0", [(2, 3, 2, 2), (3, 3, 2, 2)], 0)
+cat_case("2-D along dim 1", [(3, 2), (3, 4)], 1)
+
+
+def softmax_case(op, name, x, dim):
+    x = x.clone().requires_grad_()
+    y = (F.softmax if op == "softmax" else F.log_softmax)(x, dim)
+    dy = rnd(*y.shape)
+    y.backward(dy)
+    cases.append({"op": op, "name": name, "params": {"dim": dim}, "inputs": {"x": arr(x), "dy": arr(dy)},
+                  "outputs": {"y": arr(y), "dx": arr(x.grad)}})
+
+
+for op in ["softmax", "logSoftmax"]:
+    softmax_case(op, "dim 1 of (3,4,5)", rnd(3, 4, 5, scale=2.0), 1)
+    softmax_case(op, "dim -1 of (3,4,5)", rnd(3, 4, 5, scale=2.0), -1)
+    softmax_case(op, "dim -1 of (4,6), large values", rnd(4, 6, scale=40.0), -1)
+
+
+def max_case(name, x, axes, keep_dims):
+    y = torch.amax(x, dim=axes, keepdim=keep_dims) if axes else x.max()
+    if keep_dims and not axes:
+        y = y.reshape([1] * x.dim())
+    cases.append({"op": "max", "name": name, "params": {"axes": axes, "keepDims": keep_dims},
+                  "inputs": {"x": arr(x)}, "outputs": {"y": arr(y)}})
+
+
+max_case("axis 1 keepDims", rnd(2, 3, 4), [1], True)
+max_case("axes [0, 2]", rnd(2, 3, 4), [0, 2], False)
+max_case("last axis with ties", torch.randint(0, 3, (3, 5)).to(torch.float64), [1], False)
+max_case("all axes", rnd(3, 4), [], False)
+
+
+def add_case(name, sa, sb):
+    a = rnd(*sa).requires_grad_()
+    b = rnd(*sb).requires_grad_()
+    y = a + b
+    dy = rnd(*y.shape)
+    y.backward(dy)
+    cases.append({"op": "add", "name": name, "params": {}, "inputs": {"a": arr(a), "b": arr(b), "dy": arr(dy)},
+                  "outputs": {"y": arr(y), "da": arr(a.grad), "db": arr(b.grad)}})
+
+
+add_case("(N,C,H,W) + (1,C,1,1)", (2, 3, 4, 5), (1, 3, 1, 1))
+add_case("(N,C,H,W) + (C,1,1)", (2, 3, 2, 2), (3, 1, 1))
 
 os.makedirs(OUT, exist_ok=True)
 with open(os.path.join(OUT, "ops.json"), "w") as f:

@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 // The WebGPU device layer: opens a device with the adapter's own limits, caches compute pipelines, and
 // batches every dispatch of a step into one compute pass of one command encoder that is submitted only
 // when a value is read back, when sync() is asked for, or every DISPATCHES_PER_SUBMIT dispatches. Op

@@ -1,39 +1,36 @@
 // The WebGPU backend: every op of the Backend contract in WGSL, fp32. Storage is a pooled GPU buffer
 // (row-major, the logical layout); nothing is read back except by read(); work is batched into few
-// submits (device.ts). Layer ops are in layers.ts, loss and SGD in training.ts, kernels in kernels/. Browser-safe: the caller hands in
-// a GPU object (navigator.gpu, or Dawn's from node.ts).
+// submits (device.ts). The class implements KernelHost (host.ts), the small interface through which the
+// kernel hosts run: layers.ts (conv, max-pool, linear), training.ts (loss, SGD), reductions.ts (sum, max),
+// pooling.ts (average pools), norm.ts (batch norm), concat.ts; kernels are in kernels/. Hosts never import
+// this file. Browser-safe: the caller hands in a GPU object (navigator.gpu, or Dawn's from node.ts).
 import {
-  type Backend, type BinaryOp, type Conv2dParams, type DType, type Epilogue, type MemoryStats, OP_NAMES, type OpContext,
-  type OpName, type Pool2dParams, type Precision, type PrecisionSupport, type SgdParams, type Storage, type UnaryOp,
-  UnsupportedOpError, numel,
+  type Backend, type BatchNormParams, type BinaryOp, type Conv2dParams, type DType, type Epilogue, type MemoryStats, OP_NAMES,
+  type OpContext, type OpName, type Pool2dParams, type Precision, type PrecisionSupport, type SgdParams, type Storage,
+  type UnaryOp, UnsupportedOpError, numel,
 } from "../backend.js";
 import { PrecisionError } from "../precision.js";
 import type { BackendFactory, BackendOptions } from "../registry.js";
-import { broadcastShapes, checkReshape, matmulShape, normalizeAxes, sumShape, transposeShape } from "../shapes.js";
-import { type BufferView, type GpuContext, GpuError, type OpenOptions, Params, grid1d, openGpu } from "./device.js";
-import {
-  AFFINE, DROPOUT, FILL, RELU, RELU_BACKWARD, TRANSPOSE, UNARY, binaryShader, broadcastStrides, dropoutFields, padShape,
-} from "./kernels/elementwise.js";
-import { SUM, sumLayout } from "./kernels/reduce.js";
+import { checkReshape, checkSameShape, matmulShape } from "../shapes.js";
+import { type BufferView, type GpuContext, GpuError, type OpenOptions, Params, openGpu } from "./device.js";
+import * as concat from "./concat.js";
+import * as general from "./general.js";
+import { GpuStorage, type KernelHost, flat } from "./host.js";
+import { SIGMOID, SIGMOID_BACKWARD, TANH, TANH_BACKWARD } from "./kernels/activation.js";
+import { AFFINE, DROPOUT, FILL, RELU, RELU_BACKWARD, UNARY, dropoutFields } from "./kernels/elementwise.js";
 import { type GemmOptions, type Tile } from "./kernels/gemm.js";
 import * as layers from "./layers.js";
+import * as norm from "./norm.js";
+import * as pooling from "./pooling.js";
+import { reduce } from "./reductions.js";
 import * as training from "./training.js";
-import { BufferPool, type PooledBuffer } from "./pool.js";
+import { BufferPool } from "./pool.js";
 
 export { GpuError } from "./device.js";
+export { GpuStorage } from "./host.js";
 
 /** Every op of the contract runs here, in float32 only (WGSL has no f64). */
 const WEBGPU_OPS: ReadonlySet<string> = new Set(OP_NAMES);
-
-export class GpuStorage implements Storage {
-  disposed = false;
-  constructor(
-    readonly backend: WebGpuBackend,
-    readonly shape: readonly number[],
-    readonly dtype: DType,
-    readonly buf: PooledBuffer,
-  ) {}
-}
 
 export interface WebGpuOptions extends OpenOptions {
   /** Shortest K range per split-K slice (tests lower it to reach the split path on small shapes). */
@@ -48,7 +45,7 @@ interface DropoutContext extends OpContext {
   offset: number;
 }
 
-export class WebGpuBackend implements Backend {
+export class WebGpuBackend implements Backend, KernelHost {
   readonly name = "webgpu";
   readonly device = "gpu";
   readonly pool: BufferPool;
@@ -148,7 +145,7 @@ export class WebGpuBackend implements Backend {
     this.ctx.kind = "other";
     this.checkDtype(dtype, "fill");
     const s = this.alloc(shape, `tensor [${shape.join(", ")}]`);
-    this.flat(FILL, numel(shape), [], s, (p) => p.f32(value, 0));
+    flat(this, FILL, numel(shape), [], s, (p) => p.f32(value, 0));
     return s;
   }
 
@@ -225,19 +222,11 @@ export class WebGpuBackend implements Backend {
   }
 
   relu(x: Storage): Storage {
-    this.ctx.kind = "relu";
-    const g = this.get(x);
-    const y = this.alloc(g.shape, "relu");
-    this.flat(RELU, numel(g.shape), [g], y);
-    return y;
+    return this.map("relu", RELU, "relu", [this.get(x)]);
   }
 
   reluBackward(dy: Storage, y: Storage): Storage {
-    this.ctx.kind = "relu";
-    const gy = this.get(dy);
-    const dx = this.alloc(gy.shape, "relu backward");
-    this.flat(RELU_BACKWARD, numel(gy.shape), [gy, this.get(y)], dx);
-    return dx;
+    return this.map("relu", RELU_BACKWARD, "relu backward", [this.get(dy), this.get(y)]);
   }
 
   linear(x: Storage, w: Storage, b: Storage | null, epilogue?: Epilogue): Storage {
@@ -271,7 +260,82 @@ export class WebGpuBackend implements Backend {
 
   private dropoutMap(src: GpuStorage, dst: GpuStorage, prob: number, seed: number, offset: number): void {
     const f = dropoutFields(prob, seed);
-    this.flat(DROPOUT, numel(src.shape), [src], dst, (p, start) => p.f32(f.scale, 0).u32(offset + start, f.seed, f.threshold, f.dropAll));
+    flat(this, DROPOUT, numel(src.shape), [src], dst, (p, start) => p.f32(f.scale, 0).u32(offset + start, f.seed, f.threshold, f.dropAll));
+  }
+
+  // ---- d2l's later layers (pooling.ts, norm.ts, concat.ts; all f32 whatever the conv precision) ----
+
+  sigmoid(x: Storage): Storage {
+    return this.map("other", SIGMOID, "sigmoid", [this.get(x)]);
+  }
+
+  sigmoidBackward(dy: Storage, y: Storage): Storage {
+    return this.map("other", SIGMOID_BACKWARD, "sigmoid backward", this.sameShape("sigmoidBackward", dy, y));
+  }
+
+  tanh(x: Storage): Storage {
+    return this.map("other", TANH, "tanh", [this.get(x)]);
+  }
+
+  tanhBackward(dy: Storage, y: Storage): Storage {
+    return this.map("other", TANH_BACKWARD, "tanh backward", this.sameShape("tanhBackward", dy, y));
+  }
+
+  avgPool2d(x: Storage, p: Pool2dParams): Storage {
+    this.ctx.kind = "pool";
+    return pooling.avgPool2d(this, this.get(x), p);
+  }
+
+  avgPool2dBackward(dy: Storage, xShape: readonly number[], p: Pool2dParams): Storage {
+    this.ctx.kind = "pool";
+    return pooling.avgPool2dBackward(this, this.get(dy), xShape, p);
+  }
+
+  adaptiveAvgPool2d(x: Storage, outSize: readonly [number, number]): Storage {
+    this.ctx.kind = "pool";
+    return pooling.adaptiveAvgPool2d(this, this.get(x), outSize);
+  }
+
+  adaptiveAvgPool2dBackward(dy: Storage, xShape: readonly [number, number, number, number]): Storage {
+    this.ctx.kind = "pool";
+    return pooling.adaptiveAvgPool2dBackward(this, this.get(dy), xShape);
+  }
+
+  batchNorm(
+    x: Storage, weight: Storage, bias: Storage, runningMean: Storage, runningVar: Storage, p: BatchNormParams, epilogue?: Epilogue,
+  ): { y: Storage; ctx: OpContext } {
+    this.ctx.kind = "norm";
+    const [w, b, rm, rv] = [weight, bias, runningMean, runningVar].map((s) => this.get(s)) as [GpuStorage, GpuStorage, GpuStorage, GpuStorage];
+    return norm.batchNorm(this, this.get(x), w, b, rm, rv, p, epilogue?.relu === true);
+  }
+
+  batchNormBackward(dy: Storage, x: Storage, weight: Storage, ctx: OpContext): { dx: Storage; dweight: Storage; dbias: Storage } {
+    this.ctx.kind = "norm";
+    return norm.batchNormBackward(this, this.get(dy), this.get(x), this.get(weight), ctx as norm.BatchNormContext);
+  }
+
+  concat(xs: readonly Storage[], axis: number): Storage {
+    this.ctx.kind = "other";
+    return concat.concat(this, xs.map((x) => this.get(x)), axis);
+  }
+
+  split(x: Storage, axis: number, sizes: readonly number[]): Storage[] {
+    this.ctx.kind = "other";
+    return concat.split(this, this.get(x), axis, sizes);
+  }
+
+  /** A flat map kernel (kernels/elementwise.ts) over inputs of one shape into a new tensor of that shape. */
+  private map(kind: string, code: string, what: string, inputs: GpuStorage[], extra?: (p: Params, start: number) => void): GpuStorage {
+    this.ctx.kind = kind;
+    const out = this.alloc(inputs[0]!.shape, what);
+    flat(this, code, numel(out.shape), inputs, out, extra);
+    return out;
+  }
+
+  private sameShape(op: string, dy: Storage, y: Storage): GpuStorage[] {
+    const pair = [this.get(dy), this.get(y)];
+    checkSameShape(op, pair[0]!.shape, pair[1]!.shape);
+    return pair;
   }
 
   reshape(x: Storage, shape: readonly number[]): Storage {
@@ -316,79 +380,26 @@ export class WebGpuBackend implements Backend {
 
   binary(op: BinaryOp, a: Storage, b: Storage): Storage {
     this.ctx.kind = "other";
-    const ga = this.get(a);
-    const gb = this.get(b);
-    const shape = broadcastShapes(ga.shape, gb.shape);
-    const out = this.alloc(shape, `binary ${op}`);
-    const n = numel(shape);
-    const params = new Params().u32(n, shape.length, 0, 0, 0, 0, 0, 0)
-      .u32(...padShape(shape), ...broadcastStrides(ga.shape, shape), ...broadcastStrides(gb.shape, shape));
-    const what = `binary ${op}`;
-    this.ctx.dispatch(binaryShader(op), params.bytes(),
-      [this.view(ga, 0, numel(ga.shape), what), this.view(gb, 0, numel(gb.shape), what), this.view(out, 0, n, what)], grid1d(Math.ceil(n / 256)));
-    return out;
+    return general.binary(this, op, this.get(a), this.get(b));
   }
 
   unary(op: UnaryOp, a: Storage): Storage {
-    this.ctx.kind = "other";
-    const g = this.get(a);
-    const out = this.alloc(g.shape, op);
-    this.flat(UNARY[op], numel(g.shape), [g], out);
-    return out;
+    return this.map("other", UNARY[op], op, [this.get(a)]);
   }
 
   affine(a: Storage, alpha: number, beta: number): Storage {
-    this.ctx.kind = "other";
-    const g = this.get(a);
-    const out = this.alloc(g.shape, "affine");
-    this.flat(AFFINE, numel(g.shape), [g], out, (p) => p.f32(alpha, beta));
-    return out;
+    return this.map("other", AFFINE, "affine", [this.get(a)], (p) => p.f32(alpha, beta));
   }
 
   sum(a: Storage, axes: readonly number[], keepDims: boolean): Storage {
     this.ctx.kind = "other";
-    const g = this.get(a);
-    const reduce = new Set(axes.length === 0 ? g.shape.map((_, i) => i) : normalizeAxes(axes, g.shape.length));
-    const shape = sumShape(g.shape, axes, keepDims);
-    const out = this.alloc(shape, "sum");
-    this.sumInto(g, g.shape, 0, reduce, out, 0);
-    return out;
+    return reduce(this, "sum", this.get(a), axes, keepDims);
   }
 
-  /** Sum over `axes` of a tensor whose first axis is the batch, chunked along it to respect the binding
-   * limit: each chunk's sums land in one row of a (chunks, ...) buffer that a last sum folds. */
-  sumBatchChunked(s: GpuStorage, axes: readonly number[], chunk: number, what: string): GpuStorage {
-    const N = s.shape[0]!;
-    const axisSet = new Set(axes);
-    const keptShape = s.shape.filter((_, i) => !axisSet.has(i));
-    if (chunk >= N) {
-      const out = this.alloc(keptShape, what);
-      this.sumInto(s, s.shape, 0, axisSet, out, 0);
-      return out;
-    }
-    if (!axisSet.has(0)) throw new Error("sumBatchChunked reduces over the batch axis");
-    const chunks = Math.ceil(N / chunk);
-    const rows = this.alloc([chunks, ...keptShape], what);
-    const per = numel(s.shape) / N;
-    const kept = numel(keptShape);
-    for (let c = 0; c < chunks; c++) {
-      const nb = Math.min(chunk, N - c * chunk);
-      this.sumInto(s, [nb, ...s.shape.slice(1)], c * chunk * per, axisSet, rows, c * kept);
-    }
-    const out = this.alloc(keptShape, what);
-    this.sumInto(rows, rows.shape, 0, new Set([0]), out, 0);
-    this.dispose(rows);
-    return out;
-  }
-
-  /** Sums elements [start, start+numel(shape)) of `a`, seen as `shape`, over `axes` into `out` at `outStart`. */
-  private sumInto(a: GpuStorage, shape: readonly number[], start: number, axes: ReadonlySet<number>, out: GpuStorage, outStart: number): void {
-    const l = sumLayout(shape, axes);
-    const av = this.view(a, start, numel(shape), "sum");
-    const ov = this.view(out, outStart, l.nOut, "sum");
-    const params = new Params().u32(l.nOut, l.nRed, av.shift, ov.shift, 0, 0, 0, 0)
-      .u32(...l.keptShape, ...l.keptStr, ...l.redShape, ...l.redStr);
-    this.ctx.dispatch(SUM, params.bytes(), [av, ov], grid1d(l.nOut));
+  /** Maximum over axes; NaN propagates. */
+  max(a: Storage, axes: readonly number[], keepDims: boolean): Storage {
+    this.ctx.kind = "other";
+    return reduce(this, "max", this.get(a), axes, keepDims);
   }
 
   matmul(a: Storage, b: Storage, transA: boolean, transB: boolean): Storage {
@@ -402,34 +413,7 @@ export class WebGpuBackend implements Backend {
   /** (R,C) -> (C,R). */
   transpose(a: Storage): Storage {
     this.ctx.kind = "other";
-    const g = this.get(a);
-    const [C, R] = transposeShape(g.shape);
-    const out = this.alloc([C, R], "transpose");
-    const n = R * C;
-    const av = this.view(g, 0, n, "transpose");
-    const ov = this.view(out, 0, n, "transpose");
-    this.ctx.dispatch(TRANSPOSE, new Params().u32(n, av.shift, 0, ov.shift).f32(0, 0).u32(R, C, 0, 0).bytes(), [av, ov], grid1d(Math.ceil(n / 256)));
-    return out;
-  }
-
-  // ---- flat kernels -------------------------------------------------------------------------------
-
-  /** Calls `fn` on ranges of at most one binding's worth of elements, each starting 256-byte aligned. */
-  forChunks(n: number, fn: (start: number, count: number) => void): void {
-    const perChunk = Math.floor((this.ctx.limits.maxStorageBufferBindingSize - 256) / 256) * 64;
-    for (let start = 0; start < n; start += perChunk) fn(start, Math.min(perChunk, n - start));
-  }
-
-  /** Runs a kernels/elementwise.ts map kernel over n elements of `inputs` into `out`; `extra` writes the
-   * f0, f1, u0.. fields (given the chunk's first element). */
-  private flat(code: string, n: number, inputs: GpuStorage[], out: GpuStorage, extra?: (p: Params, start: number) => void): void {
-    this.forChunks(n, (start, count) => {
-      const views = inputs.map((s) => this.view(s, start, count, "element-wise op"));
-      const ov = this.view(out, start, count, "element-wise op");
-      const p = new Params().u32(count, views[0]?.shift ?? 0, views[1]?.shift ?? 0, ov.shift);
-      if (extra) extra(p, start);
-      this.ctx.dispatch(code, p.bytes(), [...views, ov], grid1d(Math.ceil(count / 256)));
-    });
+    return general.transpose(this, this.get(a));
   }
 }
 

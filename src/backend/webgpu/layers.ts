@@ -5,28 +5,16 @@
 import { type Conv2dParams, type Pool2dParams, numel } from "../backend.js";
 import { windowOutSize } from "../shapes.js";
 import { GpuError, grid1d, Params } from "./device.js";
+import { type GpuStorage, type KernelHost, batchChunk } from "./host.js";
 import { convBackwardDataSpec, convBackwardWeightSpec, convForwardSpec } from "./kernels/conv.js";
 import { type GemmDims, gemmPartial, gemmReduce, partialSlots, planSplitK, gemmTile, runGemm } from "./kernels/gemm.js";
 import { matmulSpec } from "./kernels/linear.js";
 import { MAXPOOL_BACKWARD, MAXPOOL_FORWARD } from "./kernels/pool.js";
-import type { GpuStorage, WebGpuBackend } from "./index.js";
+import { sumBatchChunked } from "./reductions.js";
+
+export { batchChunk } from "./host.js";
 
 type Dims4 = [number, number, number, number];
-
-/** Images per chunk so that every per-image tensor of `perImage` elements fits one binding. */
-export function batchChunk(be: WebGpuBackend, op: string, batch: number, perImage: Record<string, number>): number {
-  // A chunk's view may start up to one alignment unit before its first element.
-  const room = be.ctx.limits.maxStorageBufferBindingSize - be.ctx.limits.minStorageBufferOffsetAlignment;
-  let chunk = batch;
-  for (const [name, elems] of Object.entries(perImage)) {
-    const fit = Math.floor(room / (4 * elems));
-    if (fit < 1) {
-      throw new GpuError(`${op}: one image's ${name} is ${4 * elems} bytes, more than this GPU's ${be.ctx.limits.maxStorageBufferBindingSize}-byte storage binding limit`);
-    }
-    chunk = Math.min(chunk, fit);
-  }
-  return Math.max(1, chunk);
-}
 
 function convDims(x: GpuStorage, w: GpuStorage, p: Conv2dParams) {
   const [N, C, H, W] = x.shape as Dims4;
@@ -44,7 +32,7 @@ function layerName(x: GpuStorage, w: GpuStorage): string {
 // ---- convolution ----------------------------------------------------------------------------------
 
 /** x (N,C,H,W), w (O,C,KH,KW), b (O) -> y (N,O,OH,OW), ReLU'd in the epilogue when `relu`. */
-export function conv2d(be: WebGpuBackend, x: GpuStorage, w: GpuStorage, b: GpuStorage | null, p: Conv2dParams, relu: boolean): GpuStorage {
+export function conv2d(be: KernelHost, x: GpuStorage, w: GpuStorage, b: GpuStorage | null, p: Conv2dParams, relu: boolean): GpuStorage {
   const { N, C, H, W, O, KH, KW, OH, OW, fields } = convDims(x, w, p);
   const name = layerName(x, w);
   const chunk = batchChunk(be, name, N, { input: C * H * W, output: O * OH * OW });
@@ -63,7 +51,7 @@ export function conv2d(be: WebGpuBackend, x: GpuStorage, w: GpuStorage, b: GpuSt
 
 /** dy (N,O,OH,OW) -> dx (N,C,H,W) when needDx, dw (O,C,KH,KW), db (O) when hasBias. */
 export function conv2dBackward(
-  be: WebGpuBackend, dy: GpuStorage, x: GpuStorage, w: GpuStorage, hasBias: boolean, p: Conv2dParams, needDx: boolean,
+  be: KernelHost, dy: GpuStorage, x: GpuStorage, w: GpuStorage, hasBias: boolean, p: Conv2dParams, needDx: boolean,
 ): { dx: GpuStorage | null; dw: GpuStorage; db: GpuStorage | null } {
   const { N, C, H, W, O, OH, OW } = convDims(x, w, p);
   const name = `backward of ${layerName(x, w)}`;
@@ -71,12 +59,12 @@ export function conv2dBackward(
   const dx = needDx ? conv2dBackwardData(be, dy, x, w, p) : null;
   const dw = conv2dBackwardWeights(be, dy, x, w, p);
   // db = sum of dy over (N, OH, OW), chunked along the batch as the GEMMs are
-  const db = hasBias ? be.sumBatchChunked(dy, [0, 2, 3], chunk, name) : null;
+  const db = hasBias ? sumBatchChunked(be, dy, [0, 2, 3], chunk, name) : null;
   return { dx, dw, db };
 }
 
 /** dx (N,C,H,W) = dy (*) w: GEMM over M = nb·H·W input pixels, N = C, K = O·KH·KW per batch chunk. */
-export function conv2dBackwardData(be: WebGpuBackend, dy: GpuStorage, x: GpuStorage, w: GpuStorage, p: Conv2dParams): GpuStorage {
+export function conv2dBackwardData(be: KernelHost, dy: GpuStorage, x: GpuStorage, w: GpuStorage, p: Conv2dParams): GpuStorage {
   const { N, C, H, W, O, KH, KW, OH, OW, fields } = convDims(x, w, p);
   const name = `backward of ${layerName(x, w)}`;
   const chunk = batchChunk(be, name, N, { input: C * H * W, output: O * OH * OW });
@@ -93,7 +81,7 @@ export function conv2dBackwardData(be: WebGpuBackend, dy: GpuStorage, x: GpuStor
 }
 
 /** dw (O,C,KH,KW) = sum over (n, pixel) of dy x: GEMM over M = C·KH·KW, N = O, K = nb·OH·OW per chunk. */
-export function conv2dBackwardWeights(be: WebGpuBackend, dy: GpuStorage, x: GpuStorage, w: GpuStorage, p: Conv2dParams): GpuStorage {
+export function conv2dBackwardWeights(be: KernelHost, dy: GpuStorage, x: GpuStorage, w: GpuStorage, p: Conv2dParams): GpuStorage {
   const { N, C, H, W, O, KH, KW, OH, OW, fields } = convDims(x, w, p);
   const name = `backward of ${layerName(x, w)}`;
   const chunk = batchChunk(be, name, N, { input: C * H * W, output: O * OH * OW });
@@ -167,7 +155,7 @@ function poolParams(x: GpuStorage, p: Pool2dParams, n: number, offs: [number, nu
 }
 
 /** x (N,C,H,W) -> y (N,C,OH,OW) and the argmax context. */
-export function maxPool2d(be: WebGpuBackend, x: GpuStorage, p: Pool2dParams): { y: GpuStorage; ctx: PoolContext } {
+export function maxPool2d(be: KernelHost, x: GpuStorage, p: Pool2dParams): { y: GpuStorage; ctx: PoolContext } {
   const [N, C, H, W] = x.shape as Dims4;
   const OH = windowOutSize(H, p.kernel[0], p.stride[0], p.padding[0]);
   const OW = windowOutSize(W, p.kernel[1], p.stride[1], p.padding[1]);
@@ -187,7 +175,7 @@ export function maxPool2d(be: WebGpuBackend, x: GpuStorage, p: Pool2dParams): { 
 }
 
 /** dy (N,C,OH,OW) -> dx (N,C,H,W): each input gathers the gradients of the outputs it won. */
-export function maxPool2dBackward(be: WebGpuBackend, dy: GpuStorage, x: GpuStorage, ctx: PoolContext, p: Pool2dParams): GpuStorage {
+export function maxPool2dBackward(be: KernelHost, dy: GpuStorage, x: GpuStorage, ctx: PoolContext, p: Pool2dParams): GpuStorage {
   const [N, C, H, W] = x.shape as Dims4;
   const [, , OH, OW] = dy.shape as Dims4;
   const name = `maxPool2d backward of x [${x.shape.join(", ")}]`;
@@ -208,7 +196,7 @@ export function maxPool2dBackward(be: WebGpuBackend, dy: GpuStorage, x: GpuStora
 
 /** op(a) (M0,K) @ op(b) (K,N0) -> (M0,N0), plus bias over columns and ReLU when asked. */
 export function matmul(
-  be: WebGpuBackend, a: GpuStorage, b: GpuStorage, transA: boolean, transB: boolean, bias: GpuStorage | null, relu: boolean, what: string,
+  be: KernelHost, a: GpuStorage, b: GpuStorage, transA: boolean, transB: boolean, bias: GpuStorage | null, relu: boolean, what: string,
 ): GpuStorage {
   const [ar, ac] = a.shape as [number, number];
   const [br, bc] = b.shape as [number, number];
@@ -225,17 +213,17 @@ export function matmul(
 }
 
 /** x (N,I), w (O,I), b (O) -> y (N,O) = x w^T + b (ReLU'd when `relu`). */
-export function linear(be: WebGpuBackend, x: GpuStorage, w: GpuStorage, b: GpuStorage | null, relu: boolean): GpuStorage {
+export function linear(be: KernelHost, x: GpuStorage, w: GpuStorage, b: GpuStorage | null, relu: boolean): GpuStorage {
   return matmul(be, x, w, false, true, b, relu, `linear of x [${x.shape.join(", ")}] with w [${w.shape.join(", ")}]`);
 }
 
 /** dx (N,I) = dy w; dw (O,I) = dy^T x; db (O) = column sums of dy. */
 export function linearBackward(
-  be: WebGpuBackend, dy: GpuStorage, x: GpuStorage, w: GpuStorage, hasBias: boolean, needDx: boolean,
+  be: KernelHost, dy: GpuStorage, x: GpuStorage, w: GpuStorage, hasBias: boolean, needDx: boolean,
 ): { dx: GpuStorage | null; dw: GpuStorage; db: GpuStorage | null } {
   const what = `linear backward of x [${x.shape.join(", ")}] with w [${w.shape.join(", ")}]`;
   const dx = needDx ? matmul(be, dy, w, false, false, null, false, what) : null;
   const dw = matmul(be, dy, x, true, false, null, false, what);
-  const db = hasBias ? be.sumBatchChunked(dy, [0], dy.shape[0]!, what) : null;
+  const db = hasBias ? sumBatchChunked(be, dy, [0], dy.shape[0]!, what) : null;
   return { dx, dw, db };
 }

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // GPU buffers from a size-class pool, with live-buffer accounting. createBuffer is slow and a training
 // step allocates the same sizes every time, so freed buffers wait in per-class free lists. Classes are
 // powers of two up to 1 MiB and eighths of a power of two above (at most 12.5% slack on the big

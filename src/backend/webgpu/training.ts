@@ -5,7 +5,7 @@ import type { OpContext, SgdParams } from "../backend.js";
 import { Params, grid1d } from "./device.js";
 import { CORRECT_COUNT, CROSS_ENTROPY_BACKWARD, CROSS_ENTROPY_FORWARD } from "./kernels/loss.js";
 import { sgdShader } from "./kernels/sgd.js";
-import type { GpuStorage, WebGpuBackend } from "./index.js";
+import { type GpuStorage, type KernelHost, forChunks } from "./host.js";
 
 /** What crossEntropy saves: the softmax and the labels on the device. */
 export interface LossContext extends OpContext {
@@ -23,7 +23,7 @@ function checkLabels(labels: Int32Array, N: number, K: number): void {
 }
 
 /** logits (N,K), labels (N) -> mean loss (scalar) and the softmax for the backward. */
-export function crossEntropy(be: WebGpuBackend, g: GpuStorage, labels: Int32Array): { loss: GpuStorage; ctx: LossContext } {
+export function crossEntropy(be: KernelHost, g: GpuStorage, labels: Int32Array): { loss: GpuStorage; ctx: LossContext } {
   const [N, K] = g.shape as [number, number];
   checkLabels(labels, N, K);
   const lab = be.fromInt32(labels);
@@ -37,7 +37,7 @@ export function crossEntropy(be: WebGpuBackend, g: GpuStorage, labels: Int32Arra
 }
 
 /** dloss (scalar) -> dlogits (N,K) = dloss (softmax - onehot) / N. */
-export function crossEntropyBackward(be: WebGpuBackend, dloss: GpuStorage, c: LossContext): GpuStorage {
+export function crossEntropyBackward(be: KernelHost, dloss: GpuStorage, c: LossContext): GpuStorage {
   const [N, K] = c.shape as [number, number];
   const d = be.alloc([N, K], "cross-entropy backward");
   const what = "cross-entropy backward";
@@ -48,7 +48,7 @@ export function crossEntropyBackward(be: WebGpuBackend, dloss: GpuStorage, c: Lo
 }
 
 /** logits (N,K), labels -> scalar count of rows whose first maximum is at the label. */
-export function correctCount(be: WebGpuBackend, g: GpuStorage, labels: Int32Array): GpuStorage {
+export function correctCount(be: KernelHost, g: GpuStorage, labels: Int32Array): GpuStorage {
   const [N, K] = g.shape as [number, number];
   checkLabels(labels, N, K);
   const lab = be.fromInt32(labels);
@@ -60,9 +60,9 @@ export function correctCount(be: WebGpuBackend, g: GpuStorage, labels: Int32Arra
 }
 
 /** In place: torch.optim.SGD's step on param (and velocity when momentum > 0), chunked by binding size. */
-export function sgdUpdate(be: WebGpuBackend, w: GpuStorage, g: GpuStorage, v: GpuStorage | null, p: SgdParams, firstStep: boolean): void {
+export function sgdUpdate(be: KernelHost, w: GpuStorage, g: GpuStorage, v: GpuStorage | null, p: SgdParams, firstStep: boolean): void {
   const code = sgdShader(v !== null);
-  be.forChunks(w.shape.reduce((a, b) => a * b, 1), (start, count) => {
+  forChunks(be, w.shape.reduce((a, b) => a * b, 1), (start, count) => {
     const views = [be.view(w, start, count, "sgd"), be.view(g, start, count, "sgd")];
     if (v) views.push(be.view(v, start, count, "sgd"));
     const params = new Params().u32(count, views[0]!.shift, views[1]!.shift, v ? views[2]!.shift : 0)

@@ -1,8 +1,9 @@
 // Element-wise kernels: one invocation per element over flat views. Implements reference/layers.ts
 // reluForward/reluBackward and dropoutForward/dropoutBackward, and reference/index.ts affine, unary,
-// binary (NumPy broadcasting), transpose-free 2-D transpose and fill. Dropout recomputes its mask from
-// the counter hash in the backward pass instead of storing it: the same lowbias32 as backend.ts
-// dropoutUniform in u32 arithmetic, compared as integers so masks are bit-equal to the CPU backends'.
+// binary (NumPy broadcasting), transpose-free 2-D transpose and fill (sigmoid and tanh: activation.ts).
+// Dropout recomputes its mask from the counter hash in the backward pass instead of storing it: the same
+// lowbias32 as backend.ts dropoutUniform in u32 arithmetic, compared as integers so masks are bit-equal
+// to the CPU backends'.
 import { type BinaryOp, type UnaryOp } from "../../backend.js";
 
 /** The uniform struct of the flat kernels; the f and u fields are per-kernel scalars. */
@@ -27,8 +28,8 @@ fn dropoutKeep(index: u32) -> bool {
   return h >= p.u2;
 }`;
 
-/** A flat kernel over `inputs` (named a, b) writing `out[i] = expr`. */
-function mapShader(name: string, inputs: number, expr: string, extra = ""): string {
+/** A flat kernel over `inputs` (named a, b; loaded as x, y) writing `out[i] = expr`. */
+export function mapShader(name: string, inputs: number, expr: string, extra = ""): string {
   const decls = ["a", "b"].slice(0, inputs).map((v, k) => `@group(0) @binding(${k + 1}) var<storage, read> ${v}: array<f32>;`);
   const loads = ["let x = a[p.aOff + i];", "let y = b[p.bOff + i];"].slice(0, inputs);
   return `// ${name}
@@ -54,6 +55,7 @@ export const UNARY: Record<UnaryOp, string> = {
   neg: mapShader("neg", 1, "-x"),
   exp: mapShader("exp", 1, "exp(x)"),
   log: mapShader("log", 1, "log(x)"),
+  sqrt: mapShader("sqrt", 1, "sqrt(x)"),
 };
 // Forward and backward are the same map: x (or dy) times the mask value, 1/(1-p) or 0.
 export const DROPOUT = mapShader("dropout", 1, "x * select(0.0, p.f0, dropoutKeep(p.u0 + i))", DROPOUT_HASH_WGSL);
