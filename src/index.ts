@@ -20,3 +20,8 @@ if ("backend" in native) {
 
 /** Why the native backend is not in use, or null when it is the default. */
 export const nativeBackendError: string | null = "error" in native ? native.error : null;
+
+// d2l's data side for TypeScript users: load_data_fashion_mnist and the DataLoader it returns.
+export { loadDataFashionMnist, type LoadDataOptions } from "./data/d2l.js";
+export { DataLoader, type DataLoaderOptions } from "./data/loader.js";
+export { loadFashionMnist } from "./data/fashionMnist.js";

@@ -17,7 +17,8 @@ import { defaultRng } from "../src/tensor/random.js";
 import { tidy } from "../src/tensor/scope.js";
 import { Tensor, tensor } from "../src/tensor/tensor.js";
 import { encodeSafetensors, decodeSafetensors } from "../src/train/safetensors.js";
-import { modelTensors } from "../src/train/snapshot.js";
+import { modelTensors, restoreTraining, snapshot } from "../src/train/snapshot.js";
+import { initialTrainState } from "../src/train/trainer.js";
 
 /** d2l 7.6's Residual, line for line. */
 class Residual extends Module {
@@ -163,6 +164,31 @@ describe("a Module written as in PyTorch", () => {
     assert.deepEqual([...decoded.tensors.get("bn1.num_batches_tracked")!.data], [1]);
     assert.deepEqual([...decoded.tensors.keys()].slice(0, 2), ["conv1.weight", "conv1.bias"]);
     m.dispose();
+  });
+
+  it("a checkpoint snapshot carries the buffers, and restoring it brings them back", async () => {
+    const a = new Residual(2, 2);
+    const optA = new SGD(a.parameters(), { lr: 0.1, momentum: 0.9 });
+    for (let i = 0; i < 2; i++) {
+      tidy(() => {
+        optA.zeroGrad();
+        sum(a.call(randn([2, 2, 4, 4]))).backward();
+        optA.step();
+      });
+    }
+    const data = await snapshot(a, optA, initialTrainState());
+    assert.ok(data.model.some((t) => t.name === "bn2.running_var"));
+    const b = new Residual(2, 2);
+    const optB = new SGD(b.parameters(), { lr: 0.1, momentum: 0.9 });
+    restoreTraining(b, optB, data);
+    for (const [name, t] of a.namedState()) {
+      assert.deepEqual([...b.namedState().find(([n]) => n === name)![1].dataSync()], [...t.dataSync()], name);
+    }
+    assert.deepEqual([...b.bn1.numBatchesTracked.dataSync()], [2]);
+    optA.dispose();
+    optB.dispose();
+    a.dispose();
+    b.dispose();
   });
 
   it("keeps Parameter identities when moved, and moves buffers", async () => {

@@ -36,6 +36,8 @@ export function xavierUniform_(t: Tensor, gain = 1, rng: Rng = defaultRng): Tens
 
 /** In place: U(-bound, bound). */
 export function fillUniform_(t: Tensor, bound: number, rng: Rng = defaultRng): Tensor {
+  // A shape-only (meta) tensor has no values to draw: building a model there costs no time or memory.
+  if (t.backend.name === "meta") return t;
   const values = uniformLike(t, bound, rng);
   t.copy_(values);
   values.dispose();

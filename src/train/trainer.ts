@@ -7,9 +7,11 @@
 // Browser-safe: the event-loop yield between steps comes from platform.ts.
 import type { Backend, OpName } from "../backend/backend.js";
 import type { Batch } from "../data/batch.js";
+import { getBackend } from "../backend/registry.js";
+import { initWeights } from "../models/alexnet.js";
 import { checkOps } from "../nn/module.js";
 import type { Module } from "../nn/module.js";
-import type { SGD } from "../optim/sgd.js";
+import { SGD } from "../optim/sgd.js";
 import { noGrad } from "../tensor/autograd.js";
 import { crossEntropy } from "../tensor/functional.js";
 import { defaultRng } from "../tensor/random.js";
@@ -199,8 +201,32 @@ function disposeSteps(steps: PendingStep[]): void {
   }
 }
 
+/** d2l's `train_ch6(net, train_iter, test_iter, num_epochs, lr, device)`: Xavier-uniform init of every
+ * Conv2d and Linear weight, the model moved to `device`, plain SGD, cross-entropy; prints d2l's two closing
+ * lines. Any Module trains, a Sequential or one with its own forward. */
+export async function trainCh6(
+  net: Module, trainIter: BatchSource, testIter: BatchSource, numEpochs: number, lr: number, device?: Backend,
+): Promise<TrainResult>;
 /** Runs (or continues, from `state`) d2l's training loop. Every op it needs is checked before the first step. */
-export async function trainCh6(net: Module, options: TrainOptions, state: TrainState = initialTrainState()): Promise<TrainResult> {
+export async function trainCh6(net: Module, options: TrainOptions, state?: TrainState): Promise<TrainResult>;
+export async function trainCh6(
+  net: Module, ...args: [TrainOptions, TrainState?] | [BatchSource, BatchSource, number, number, Backend?]
+): Promise<TrainResult> {
+  if (args.length >= 4) {
+    const [trainLoader, testLoader, epochs, lr, device] = args as [BatchSource, BatchSource, number, number, Backend?];
+    const backend = device ?? net.parameters()[0]?.backend ?? getBackend();
+    initWeights(net);
+    await net.to(backend);
+    const optimizer = new SGD(net.parameters(), { lr });
+    const result = await runTraining(net, { epochs, backend, trainLoader, testLoader, optimizer }, initialTrainState());
+    for (const line of finalLines(result, backend.describe())) console.log(line);
+    return result;
+  }
+  const [options, state] = args as [TrainOptions, TrainState?];
+  return runTraining(net, options, state ?? initialTrainState());
+}
+
+async function runTraining(net: Module, options: TrainOptions, state: TrainState): Promise<TrainResult> {
   const { epochs, backend, trainLoader, testLoader, optimizer, hooks = {}, distributed: dist } = options;
   checkOps(backend, [...net.requiredOps(), ...TRAINING_OPS], "float32");
   const numBatches = trainLoader.numBatches;
