@@ -16,10 +16,13 @@
         "native/addon.cc",
         "native/addon_memory.cc",
         "native/addon_ops.cc",
+        "native/addon_layers2.cc",
         "native/tensor.cc",
         "native/cpu_ops.cc",
         "native/pool_relu_gemm_onednn.cc",
         "native/conv_linear_onednn.cc",
+        "native/act_pool_onednn.cc",
+        "native/bnorm_concat_onednn.cc",
         "native/conv_stacked_3x3.cc",
         "native/conv_winograd_5x5.cc"
       ],

@@ -1,5 +1,5 @@
 // The registration of alexnet_native.node's N-API entry points (declared in addon.h, defined in
-// addon_memory.cc and addon_ops.cc): each runs under one lock, timed per kind of op, with C++ and oneDNN
+// addon_memory.cc, addon_ops.cc and addon_layers2.cc): each runs under one lock, timed per kind of op, with C++ and oneDNN
 // errors turned into JS exceptions. src/backend/native/index.ts is the only caller.
 #include <napi.h>
 
@@ -22,8 +22,9 @@ std::mutex global_lock;
 
 // Seconds spent per kind of op since start (reorders counted apart, as "conversion"), for the time
 // shares `alexnet bench` reports. Two clock reads per call: ~50 ns against ops of 0.1-500 ms.
-enum Kind { kConv, kPool, kLinear, kRelu, kDropout, kLoss, kSgd, kOther, kKinds };
-const char* const kKindNames[kKinds] = {"conv", "pool", "linear", "relu", "dropout", "loss", "sgd", "other"};
+enum Kind { kConv, kPool, kLinear, kRelu, kDropout, kLoss, kSgd, kNorm, kActivation, kConcat, kOther, kKinds };
+const char* const kKindNames[kKinds] = {"conv", "pool",  "linear",     "relu",   "dropout", "loss",
+                                        "sgd",  "norm", "activation", "concat", "other"};
 double kind_seconds[kKinds] = {};
 
 Napi::Value OpSeconds(const Napi::CallbackInfo& info) {
@@ -97,6 +98,19 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT(Sum);
   EXPORT(Matmul);
   EXPORT(Transpose);
+  EXPORT_AS(Sigmoid, kActivation);
+  EXPORT_AS(SigmoidBackward, kActivation);
+  EXPORT_AS(Tanh, kActivation);
+  EXPORT_AS(TanhBackward, kActivation);
+  EXPORT_AS(AvgPool2d, kPool);
+  EXPORT_AS(AvgPool2dBackward, kPool);
+  EXPORT_AS(AdaptiveAvgPool2d, kPool);
+  EXPORT_AS(AdaptiveAvgPool2dBackward, kPool);
+  EXPORT_AS(BatchNorm, kNorm);
+  EXPORT_AS(BatchNormBackward, kNorm);
+  EXPORT_AS(Concat, kConcat);
+  EXPORT_AS(Split, kConcat);
+  EXPORT(Max);
   return exports;
 }
 

@@ -1,4 +1,4 @@
-// Argument unpacking shared by the N-API entry points (addon_memory.cc, addon_ops.cc) and the list of
+// Argument unpacking shared by the N-API entry points (addon_memory.cc, addon_ops.cc, addon_layers2.cc) and the list of
 // those entry points, which addon.cc registers. Handles are integers (see tensor.h); -1 means none.
 #pragma once
 
@@ -68,5 +68,19 @@ Napi::Value Affine(const Napi::CallbackInfo& info);
 Napi::Value Sum(const Napi::CallbackInfo& info);
 Napi::Value Matmul(const Napi::CallbackInfo& info);
 Napi::Value Transpose(const Napi::CallbackInfo& info);
+// addon_layers2.cc
+Napi::Value Sigmoid(const Napi::CallbackInfo& info);
+Napi::Value SigmoidBackward(const Napi::CallbackInfo& info);
+Napi::Value Tanh(const Napi::CallbackInfo& info);
+Napi::Value TanhBackward(const Napi::CallbackInfo& info);
+Napi::Value AvgPool2d(const Napi::CallbackInfo& info);
+Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info);
+Napi::Value AdaptiveAvgPool2d(const Napi::CallbackInfo& info);
+Napi::Value AdaptiveAvgPool2dBackward(const Napi::CallbackInfo& info);
+Napi::Value BatchNorm(const Napi::CallbackInfo& info);
+Napi::Value BatchNormBackward(const Napi::CallbackInfo& info);
+Napi::Value Concat(const Napi::CallbackInfo& info);
+Napi::Value Split(const Napi::CallbackInfo& info);
+Napi::Value Max(const Napi::CallbackInfo& info);
 
 }  // namespace api

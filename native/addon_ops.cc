@@ -178,12 +178,13 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   return handle_value(info.Env(), std::move(out));
 }
 
-// unary(op, a); op: 0 neg, 1 exp, 2 log
+// unary(op, a); op: 0 neg, 1 exp, 2 log, 3 sqrt (oneDNN eltwise, in a's layout)
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   const int64_t code = int_arg(info, 0);
-  if (code < 0 || code > 2) throw std::invalid_argument("unary: unknown op code");
-  auto op = static_cast<nat::Unary>(code);
+  if (code < 0 || code > 3) throw std::invalid_argument("unary: unknown op code");
   Tensor& a = tensor_arg(info, 1);
+  if (code == 3) return handle_value(info.Env(), nat::sqrt_forward(a));
+  auto op = static_cast<nat::Unary>(code);
   TempBuf ta;
   const bool keep = flat(a);
   const float* ap = keep ? a.data : nat::plain_data(a, ta);

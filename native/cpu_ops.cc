@@ -228,6 +228,38 @@ void sum(const float* a, const Dims& dims, const std::vector<bool>& reduce, floa
   for (int64_t j = 0; j < s; ++j) out[j] = static_cast<float>(acc[static_cast<size_t>(j)]);
 }
 
+// ---- max ------------------------------------------------------------------------------------------------
+
+void max_reduce(const float* a, const Dims& dims, const std::vector<bool>& reduce, float* out) {
+  // The same walk as sum; a NaN, once met, stays (v > NaN is false, so it is never replaced).
+  const size_t rank = dims.size();
+  const int64_t count = numel_of(dims);
+  std::vector<int64_t> so(rank, 0);
+  int64_t s = 1;
+  for (size_t d = rank; d-- > 0;) {
+    if (!reduce[d]) {
+      so[d] = s;
+      s *= dims[d];
+    }
+  }
+  for (int64_t j = 0; j < s; ++j) out[j] = -std::numeric_limits<float>::infinity();
+  std::vector<int64_t> coord(rank, 0);
+  int64_t o = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = a[i];
+    if (v > out[o] || std::isnan(v)) {
+      if (!std::isnan(out[o])) out[o] = v;
+    }
+    for (size_t d = rank; d-- > 0;) {
+      ++coord[d];
+      o += so[d];
+      if (coord[d] < dims[d]) break;
+      o -= so[d] * dims[d];
+      coord[d] = 0;
+    }
+  }
+}
+
 // ---- transpose --------------------------------------------------------------------------------------
 
 void transpose(const float* a, int64_t m, int64_t n, float* out) {

@@ -1,5 +1,6 @@
 // The ops oneDNN 2.6 has no primitive for (or none worth a primitive), as plain OpenMP loops over
-// row-major fp32: cross-entropy, dropout, SGD, element-wise arithmetic with broadcasting, sums, transpose.
+// row-major fp32: cross-entropy, dropout, SGD, element-wise arithmetic with broadcasting, sums, maxima,
+// transpose.
 #pragma once
 
 #include "tensor.h"
@@ -45,6 +46,8 @@ void unary(Unary op, const float* a, float* out, int64_t count);
 void affine(const float* a, float* out, int64_t count, double alpha, double beta);
 // Sums a (row-major, dims) over the axes flagged in reduce; out holds the kept axes in order.
 void sum(const float* a, const Dims& dims, const std::vector<bool>& reduce, float* out);
+// Maximum of a (row-major, dims) over the axes flagged in reduce, NaN propagating; out as for sum.
+void max_reduce(const float* a, const Dims& dims, const std::vector<bool>& reduce, float* out);
 // out (n,m) = a (m,n) transposed, row-major.
 void transpose(const float* a, int64_t m, int64_t n, float* out);
 

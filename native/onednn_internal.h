@@ -62,6 +62,29 @@ const void* weights_in(Tensor& w, const memory::desc& md, bool adopt, TempBuf& t
 // caller's tensor keeps its precision.
 const void* activation_in(Tensor& x, const memory::desc& md, TempBuf& tmp);
 
+// A cached forward primitive and, made on first use, its backward (pooling, ReLU, sigmoid, tanh, ...).
+template <typename Fwd, typename Bwd>
+struct ForwardBackward {
+  typename Fwd::primitive_desc fwd_pd;
+  Fwd fwd;
+  bool has_bwd = false;
+  typename Bwd::primitive_desc bwd_pd;
+  Bwd bwd;
+};
+
+// oneDNN wants explicit right padding; this one makes its output size PyTorch's floor-mode size (it is
+// negative when the last rows do not fill a window, which oneDNN accepts).
+inline int64_t pool_right_pad(int64_t in, int64_t out, int64_t k, int64_t s, int64_t pl) { return (out - 1) * s + k - in - pl; }
+
+// The plain format tag whose layout md has for a tensor of `dims` (nchw, nhwc, nChw16c, nChw8c for 4-D;
+// row-major otherwise), or format_tag::undef when md is none of them. Lets an op make another tensor
+// (a gradient of another shape, a part of a split) in the same layout family.
+tag layout_tag(const memory::desc& md, const Dims& dims);
+
+// x's values in element type `type`: x's own bytes (md = x.md) when x has that type, else converted into
+// tmp in the same layout family (md receives the descriptor used).
+const void* with_type(Tensor& x, dt type, memory::desc& md, TempBuf& tmp);
+
 // ---- convolution pieces shared by conv_linear_onednn.cc and conv_stacked_3x3.cc -----------------------------------
 
 struct ConvShape {

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace nat {
 
@@ -89,5 +90,41 @@ std::unique_ptr<Tensor> maxpool_backward(Tensor& dy, Tensor& x, Tensor& workspac
 std::unique_ptr<Tensor> relu_forward(Tensor& x);
 // dx = dy where y > 0, in y's layout.
 std::unique_ptr<Tensor> relu_backward(Tensor& dy, Tensor& y);
+
+// ---- sigmoid, tanh, sqrt, average pooling (act_pool_onednn.cc) --------------------------------------------
+// Activations and pooling keep their input's layout family and element type (bf16 stays bf16).
+enum class Activation { Sigmoid, Tanh };
+// y = sigmoid(x) or tanh(x) in x's layout.
+std::unique_ptr<Tensor> activation_forward(Activation a, Tensor& x);
+// dx = dy * y * (1 - y) (sigmoid) or dy * (1 - y^2) (tanh), in y's layout.
+std::unique_ptr<Tensor> activation_backward(Activation a, Tensor& dy, Tensor& y);
+// y = sqrt(x), fp32 (a bf16 input is widened first), in x's layout.
+std::unique_ptr<Tensor> sqrt_forward(Tensor& x);
+// Average pooling with padded zeros counted (divisor KH*KW), floor mode: x (N,C,H,W) -> y (N,C,OH,OW).
+std::unique_ptr<Tensor> avgpool_forward(Tensor& x, const PoolParams& p);
+// dy (N,C,OH,OW) -> dx (N,C,H,W) = x_dims, in dy's layout family.
+std::unique_ptr<Tensor> avgpool_backward(Tensor& dy, const Dims& x_dims, const PoolParams& p);
+// PyTorch's adaptive average pooling: pooling when the bins are uniform (H % OH == 0, W % OW == 0), else a loop.
+std::unique_ptr<Tensor> adaptive_avgpool_forward(Tensor& x, int64_t oh, int64_t ow);
+std::unique_ptr<Tensor> adaptive_avgpool_backward(Tensor& dy, const Dims& x_dims);
+
+// ---- batch normalization, concat, split (bnorm_concat_onednn.cc) ----------------------------------------
+struct BatchNormParams {
+  bool training;
+  double momentum, eps;
+  bool relu;
+};
+// x (N,C) or (N,C,H,W), weight and bias (C) -> y in x's layout and type. Training: batch statistics, and
+// running_mean / running_var (C, fp32) updated in place (the variance with the unbiased n/(n-1) factor);
+// eval: the running statistics. `stats` receives what the backward needs: a (2,C) fp32 tensor of the mean
+// and the (biased) variance used, with the mode in its aux.
+std::unique_ptr<Tensor> batchnorm_forward(Tensor& x, Tensor& weight, Tensor& bias, Tensor& running_mean,
+                                          Tensor& running_var, const BatchNormParams& p, std::unique_ptr<Tensor>& stats);
+// dy like x -> dx like x (x's layout and type), dweight and dbias (C, fp32) as Grads{dx, dw, db}.
+Grads batchnorm_backward(Tensor& dy, Tensor& x, Tensor& weight, Tensor& stats);
+// torch.cat along `axis`: every input in its own layout; the output in the layout oneDNN picks.
+std::unique_ptr<Tensor> concat(const std::vector<Tensor*>& xs, int64_t axis);
+// The inverse of concat: consecutive parts of x along `axis`, each in x's layout family and type.
+std::vector<std::unique_ptr<Tensor>> split(Tensor& x, int64_t axis, const Dims& sizes);
 
 }  // namespace nat

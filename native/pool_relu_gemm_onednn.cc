@@ -258,25 +258,11 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const fl
   if (st != dnnl_success) throw std::runtime_error("oneDNN sgemm failed (status " + std::to_string(st) + ")");
 }
 
-// A cached forward primitive and, made on first use, its backward (pooling and ReLU).
-template <typename Fwd, typename Bwd>
-struct ForwardBackward {
-  typename Fwd::primitive_desc fwd_pd;
-  Fwd fwd;
-  bool has_bwd = false;
-  typename Bwd::primitive_desc bwd_pd;
-  Bwd bwd;
-};
-
 // ---- max pooling --------------------------------------------------------------------------------------
 
 namespace {
 
 using PoolEntry = ForwardBackward<dnnl::pooling_forward, dnnl::pooling_backward>;
-
-// oneDNN wants explicit right padding; this one makes its output size PyTorch's floor-mode size (it is
-// negative when the last rows do not fill a window, which oneDNN accepts).
-int64_t right_pad(int64_t in, int64_t out, int64_t k, int64_t s, int64_t pl) { return (out - 1) * s + k - in - pl; }
 
 }  // namespace
 
@@ -292,7 +278,7 @@ std::unique_ptr<Tensor> maxpool_forward(Tensor& x, const PoolParams& p, std::uni
     memory::desc dst({n, c, oh, ow}, x.dtype(), tag::any);
     dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, x.md, dst,
                                   {p.sh, p.sw}, {p.kh, p.kw}, {p.ph, p.pw},
-                                  {right_pad(h, oh, p.kh, p.sh, p.ph), right_pad(w, ow, p.kw, p.sw, p.pw)});
+                                  {pool_right_pad(h, oh, p.kh, p.sh, p.ph), pool_right_pad(w, ow, p.kw, p.sw, p.pw)});
     entry->fwd_pd = dnnl::pooling_forward::primitive_desc(d, scratchpad_attr(), engine());
     entry->fwd = dnnl::pooling_forward(entry->fwd_pd);
     return entry;
@@ -318,7 +304,7 @@ std::unique_ptr<Tensor> maxpool_backward(Tensor& dy, Tensor& x, Tensor& workspac
     const int64_t h = x.dims[2], w = x.dims[3], oh = dy.dims[2], ow = dy.dims[3];
     dnnl::pooling_backward::desc d(dnnl::algorithm::pooling_max, fwd.src_desc(), fwd.dst_desc(), {p.sh, p.sw},
                                    {p.kh, p.kw}, {p.ph, p.pw},
-                                   {right_pad(h, oh, p.kh, p.sh, p.ph), right_pad(w, ow, p.kw, p.sw, p.pw)});
+                                   {pool_right_pad(h, oh, p.kh, p.sh, p.ph), pool_right_pad(w, ow, p.kw, p.sw, p.pw)});
     e->bwd_pd = dnnl::pooling_backward::primitive_desc(d, scratchpad_attr(), engine(), fwd);
     e->bwd = dnnl::pooling_backward(e->bwd_pd);
     e->has_bwd = true;

@@ -47,6 +47,25 @@ export interface NativeAddon {
   Sum(a: number, reduce: boolean[], outShape: number[]): number;
   Matmul(a: number, b: number, transA: boolean, transB: boolean): number;
   Transpose(a: number): number;
+  // native/addon_layers2.cc
+  Sigmoid(x: number): number;
+  SigmoidBackward(dy: number, y: number): number;
+  Tanh(x: number): number;
+  TanhBackward(dy: number, y: number): number;
+  AvgPool2d(x: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): number;
+  AvgPool2dBackward(dy: number, xShape: number[], kh: number, kw: number, sh: number, sw: number, ph: number, pw: number): number;
+  AdaptiveAvgPool2d(x: number, oh: number, ow: number): number;
+  AdaptiveAvgPool2dBackward(dy: number, xShape: number[]): number;
+  /** -> [y, stats]: stats is a (2,C) buffer (mean, biased variance used) that the backward reads. */
+  BatchNorm(
+    x: number, weight: number, bias: number, runningMean: number, runningVar: number, training: boolean, momentum: number,
+    eps: number, relu: boolean,
+  ): [number, number];
+  /** -> [dx, dweight, dbias] */
+  BatchNormBackward(dy: number, x: number, weight: number, stats: number): [number, number, number];
+  Concat(xs: number[], axis: number): number;
+  Split(x: number, axis: number, sizes: number[]): number[];
+  Max(a: number, reduce: boolean[], outShape: number[]): number;
 }
 
 export type ConvAlgorithm = "auto" | "direct" | "winograd";

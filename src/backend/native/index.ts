@@ -2,10 +2,11 @@
 // checks arguments, computes output shapes and owns the handles. A NativeStorage holds an integer handle
 // to a C++ tensor whose physical layout (e.g. blocked nChw16c) only the addon knows; values come back
 // row-major through read()/readSync(). Buffers are freed by dispose(); a FinalizationRegistry frees the
-// ones a caller forgot, as a safety net only. The addon is loaded by load.ts (Node-only); this file
+// ones a caller forgot, as a safety net only. The later-chapter layer ops (sigmoid, tanh, average pooling,
+// batch norm, concat/split, max) are in layers2.ts. The addon is loaded by load.ts (Node-only); this file
 // imports nothing from Node.
 import {
-  type Backend, type BinaryOp, type Conv2dParams, type DType, type Epilogue, type MemoryStats, type OpContext,
+  type Backend, type BatchNormParams, type BinaryOp, type Conv2dParams, type DType, type Epilogue, type MemoryStats, type OpContext,
   type OpName, type Pool2dParams, type Precision, type PrecisionSupport, type SgdParams, type Storage, type UnaryOp,
   OP_NAMES, UnsupportedOpError, numel,
 } from "../backend.js";
@@ -16,11 +17,12 @@ import {
   transposeShape,
 } from "../shapes.js";
 import type { ConvAlgorithm, NativeAddon, NativeInfo } from "./addon.js";
+import * as layers2 from "./layers2.js";
 
 export type { ConvAlgorithm, NativeAddon, NativeInfo } from "./addon.js";
 
 const BINARY_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
-const UNARY_CODES: Record<UnaryOp, number> = { neg: 0, exp: 1, log: 2 };
+const UNARY_CODES: Record<UnaryOp, number> = { neg: 0, exp: 1, log: 2, sqrt: 3 };
 
 export class NativeStorage implements Storage {
   readonly dtype: DType = "float32";
@@ -63,6 +65,8 @@ export class NativeBackend implements Backend {
   readonly device = "cpu";
   // Frees buffers whose Storage was garbage-collected without dispose(); explicit dispose unregisters.
   private readonly registry: FinalizationRegistry<number>;
+  // What layers2.ts (sigmoid, tanh, average pooling, batch norm, concat/split, max) needs of this class.
+  private readonly host: layers2.NativeHost;
 
   constructor(private readonly addon: NativeAddon) {
     this.registry = new FinalizationRegistry((handle: number) => {
@@ -72,6 +76,13 @@ export class NativeBackend implements Backend {
         // The addon may already be gone at process exit; nothing left to free then.
       }
     });
+    this.host = {
+      addon,
+      handle: (s) => this.h(s),
+      wrap: (handle, shape) => this.wrap(handle, shape),
+      register: (token, handle) => this.registry.register(token, handle, token),
+      release: (token, handle) => this.releaseHandle(token, handle),
+    };
   }
 
   describe(): string {
@@ -313,6 +324,47 @@ export class NativeBackend implements Backend {
     return this.wrap(this.addon.Dropout(this.h(dy), ctx.p, ctx.seed, ctx.offset), dy.shape);
   }
 
+  // sigmoid, tanh, average pooling, batch norm, concat/split: see layers2.ts (native/addon_layers2.cc)
+  sigmoid(x: Storage): Storage {
+    return layers2.sigmoid(this.host, x);
+  }
+  sigmoidBackward(dy: Storage, y: Storage): Storage {
+    return layers2.sigmoidBackward(this.host, dy, y);
+  }
+  tanh(x: Storage): Storage {
+    return layers2.tanh(this.host, x);
+  }
+  tanhBackward(dy: Storage, y: Storage): Storage {
+    return layers2.tanhBackward(this.host, dy, y);
+  }
+  avgPool2d(x: Storage, p: Pool2dParams): Storage {
+    return layers2.avgPool2d(this.host, x, p);
+  }
+  avgPool2dBackward(dy: Storage, xShape: readonly number[], p: Pool2dParams): Storage {
+    return layers2.avgPool2dBackward(this.host, dy, xShape, p);
+  }
+  adaptiveAvgPool2d(x: Storage, outSize: readonly [number, number]): Storage {
+    return layers2.adaptiveAvgPool2d(this.host, x, outSize);
+  }
+  adaptiveAvgPool2dBackward(dy: Storage, xShape: readonly [number, number, number, number]): Storage {
+    return layers2.adaptiveAvgPool2dBackward(this.host, dy, xShape);
+  }
+  batchNorm(
+    x: Storage, weight: Storage, bias: Storage, runningMean: Storage, runningVar: Storage, p: BatchNormParams,
+    epilogue?: Epilogue,
+  ): { y: Storage; ctx: OpContext } {
+    return layers2.batchNorm(this.host, x, weight, bias, runningMean, runningVar, p, epilogue);
+  }
+  batchNormBackward(dy: Storage, x: Storage, weight: Storage, ctx: OpContext): { dx: Storage; dweight: Storage; dbias: Storage } {
+    return layers2.batchNormBackward(this.host, dy, x, weight, ctx);
+  }
+  concat(xs: readonly Storage[], axis: number): Storage {
+    return layers2.concat(this.host, xs, axis);
+  }
+  split(x: Storage, axis: number, sizes: readonly number[]): Storage[] {
+    return layers2.split(this.host, x, axis, sizes);
+  }
+
   reshape(x: Storage, shape: readonly number[]): Storage {
     checkReshape(x.shape, shape);
     return this.wrap(this.addon.Reshape(this.h(x), [...shape]), shape);
@@ -369,6 +421,10 @@ export class NativeBackend implements Backend {
     const reduced = new Set(normalizeAxes(axes, a.shape.length));
     const reduce = a.shape.map((_, i) => axes.length === 0 || reduced.has(i));
     return this.wrap(this.addon.Sum(this.h(a), reduce, shape), shape);
+  }
+
+  max(a: Storage, axes: readonly number[], keepDims: boolean): Storage {
+    return layers2.max(this.host, a, axes, keepDims);
   }
 
   matmul(a: Storage, b: Storage, transA: boolean, transB: boolean): Storage {
