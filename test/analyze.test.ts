@@ -89,6 +89,12 @@ describe("analysis of AlexNet", () => {
     assert.ok(m.peakBytes !== null && m.peakBytes > m.steadyBytes, `peak ${m.peakBytes} steady ${m.steadyBytes}`);
     // The step holds at least the gradients and the activations it saved on top of the parameters.
     assert.ok(m.peakBytes! - m.steadyBytes >= stats.totals.gradBytes);
+    // What the peak was made of adds up to it, and it came in a backward with most gradients written.
+    const d = m.breakdown!;
+    assert.ok(d, "a breakdown where the backend tracks a peak");
+    assert.equal(d.steadyBytes + d.forwardBytes + d.paramGradBytes + d.inFlightBytes, m.peakBytes);
+    assert.ok(d.forwardBytes > 0 && d.paramGradBytes > 0, JSON.stringify(d));
+    assert.notEqual(d.phase, "forward");
     const timings = await profileLayers(small, shape, backend, stats, 1);
     assert.equal(timings.length, 21);
     assert.ok(timings[3]!.forwardMs > 0 && timings[3]!.backwardMs > 0);
@@ -147,6 +153,12 @@ describe("alexnet analyze CLI", () => {
   it("prints the answers in words", () => {
     const r = run("--no-measure", "--backend", "reference");
     assert.equal(r.status, 0, r.stderr);
+    // Conv rows report the output the unfused network allocates (not 0.0), and what backward keeps apart.
+    const conv1 = r.stdout.split("\n").find((l) => /^ 0 {2}Conv2d /.test(l))!;
+    assert.match(conv1, /\s136\.7\s+0\.0\s/, conv1);
+    assert.match(r.stdout, /out MiB @128 +saved MiB @128/);
+    assert.match(r.stdout, /^ReLU fusion: cpu \(reference[^\n]*two passes[^\n]*layers 0, 3, 6, 8, 10, 14, 17/m);
+    assert.match(r.stdout, /^Measured: skipped \(--no-measure\)\.$/m);
     assert.match(r.stdout, /Most parameters and parameter memory: layer 14 Linear\(in_features=6400, out_features=4096, bias=True\), 26,218,496 parameters, 56\.1% of 46,764,746 \(100\.0 of 178\.4 MiB in fp32\)\./);
     assert.match(r.stdout, /Most compute: layer 3 Conv2d\(96, 256, kernel_size=\(5, 5\), stride=\(1, 1\), padding=\(2, 2\)\), 415,334,400 MACs per example, 44\.3% of 938,146,176\./);
   });
@@ -157,12 +169,21 @@ describe("alexnet analyze CLI", () => {
     const j = JSON.parse(r.stdout) as { layers: Record<string, unknown>[]; totals: Record<string, number>; answers: { mostParams: { index: number } } };
     assert.equal(j.layers.length, 21);
     for (const layer of j.layers) {
-      for (const key of ["index", "type", "outputShape", "params", "macs", "flops", "activationBytes"]) assert.ok(key in layer, `layer lacks ${key}`);
+      for (const key of ["index", "type", "outputShape", "params", "macs", "flops", "outputBytes", "activationBytes"]) assert.ok(key in layer, `layer lacks ${key}`);
     }
     assert.deepEqual(j.layers[0]!.outputShape, [4, 96, 54, 54]);
     assert.equal(j.layers[0]!.params, 3 * 96 * 121 + 96);
     assert.equal(j.totals.params, 50_844_008);
     assert.equal(j.answers.mostParams.index, 14);
+  });
+
+  it("without --measure on the reference backend, says why it skipped; measured, explains the difference", () => {
+    const skipped = run("--backend", "reference", "--variant", "28", "--batch-size", "2");
+    assert.equal(skipped.status, 0, skipped.stderr);
+    assert.match(skipped.stdout, /^Measured: skipped \(the reference backend is slow at this size; --measure forces it\)\.$/m);
+    const measured = run("--backend", "reference", "--variant", "28", "--batch-size", "2", "--measure");
+    assert.equal(measured.status, 0, measured.stderr);
+    assert.match(measured.stdout, /^Why the measured peak is (above|below) the estimate \([-+]\d+\.\d MiB\): it came in the backward of layer \d+ \(\w+[^)]*\), when the backend held parameters and optimizer state [\d.]+ \+ the forward's outputs [\d.]+ .*gradients of activations in flight [\d.]+/m);
   });
 
   it("--plot writes a valid SVG and PNG", () => {

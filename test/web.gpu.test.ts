@@ -1,6 +1,8 @@
-// The page on WebGPU in a real browser: Chromium with its SwiftShader adapter (a CPU emulation, so only
-// small work) opened without ?backend=reference creates the core's webgpu backend from navigator.gpu, says
-// so in the device line, and trains one step of the narrow AlexNet-28 on it, with no console errors.
+// The page on WebGPU in a real browser: Chromium whose only adapter is SwiftShader (a CPU emulation). By
+// default the page follows `--device auto` and never takes an emulation: it trains on the CPU and says in one
+// line that it found one and did not use it, and its device picker offers the GPU as an emulation. With
+// ?device=gpu it creates the core's webgpu backend from navigator.gpu, says it is an emulation, and trains
+// one step of the narrow AlexNet-28 on it, with no console errors.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +15,7 @@ const skip = chromiumSkip;
 
 interface GpuHook {
   device: string;
+  deviceInfo: { request: string; chosen: string; note: string | null; gpu: { description: string; software: boolean } | { error: string } } | null;
   state: string;
   outcome: { end: string; lines: string[] } | null;
 }
@@ -34,7 +37,6 @@ describe("the page on WebGPU (SwiftShader in Chromium)", { skip }, () => {
       if (m.type() === "error") consoleErrors.push(m.text());
     });
     page.on("pageerror", (e) => consoleErrors.push(String(e)));
-    await page.goto(`${served.url}?variant=28&width=0.125&lr=0.05&epochs=1&batch=8&seed=0&train=8&test=8`);
   });
 
   after(async () => {
@@ -43,10 +45,34 @@ describe("the page on WebGPU (SwiftShader in Chromium)", { skip }, () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("says gpu (webgpu, <adapter>) and trains a step on it to d2l's two final lines", async () => {
+  it("by default (auto) takes the CPU, saying in one line that a CPU emulation was found and not used", async () => {
+    await page.goto(served.url);
+    await page.waitForFunction(() => (globalThis as unknown as { __alexnet: GpuHook }).__alexnet.state === "idle", { timeout: 120_000 });
+    const h = await hook(page);
+    assert.match(h.device, /^cpu \(reference/, h.device);
+    const note = await page.$eval("#note", (el) => el.textContent ?? "");
+    assert.match(note, /^A CPU emulation of a GPU \([^)]*swiftshader[^)]*\) was found and not used: [^\n]*pick GPU to use it anyway\.$/i, note);
+    assert.equal(await page.$eval("#device-choice", (el) => (el as unknown as { value: string }).value), "auto");
+    assert.match(await page.$eval('#device-choice option[value="gpu"]', (el) => el.textContent ?? ""), /GPU \(a CPU emulation here\)/);
+    // On the CPU the form offers the narrow network.
+    assert.equal(await page.$eval("#width", (el) => (el as unknown as { value: string }).value), "0.125");
+    // The picker takes the emulation when asked, and the CPU back.
+    await page.select("#device-choice", "gpu");
+    await page.waitForFunction(() => /^device: gpu \(webgpu, /.test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string | null } | null } }).document.getElementById("device")!.textContent ?? ""), { timeout: 120_000 });
+    assert.match(await page.$eval("#note", (el) => el.textContent ?? ""), /is a CPU emulation \(as asked\)/);
+    await page.select("#device-choice", "cpu");
+    await page.waitForFunction(() => /^device: cpu \(reference/.test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string | null } | null } }).document.getElementById("device")!.textContent ?? ""), { timeout: 60_000 });
+    assert.match(await page.$eval("#note", (el) => el.textContent ?? ""), /^CPU, as asked: /);
+    assert.match(page.url(), /[?&]device=cpu\b/);
+  });
+
+  it("with ?device=gpu says gpu (webgpu, <adapter>), that it is an emulation, and trains a step on it to d2l's two final lines", async () => {
+    await page.goto(`${served.url}?device=gpu&variant=28&width=0.125&lr=0.05&epochs=1&batch=8&seed=0&train=8&test=8`);
     await page.waitForFunction(() => (globalThis as unknown as { __alexnet: GpuHook }).__alexnet.device !== "", { timeout: 120_000 });
     const device = (await hook(page)).device;
     assert.match(device, /^gpu \(webgpu, .*swiftshader/i, device);
+    assert.match(await page.$eval("#note", (el) => el.textContent ?? ""), /is a CPU emulation \(as asked\)/);
+    assert.equal(await page.$eval("#device-choice", (el) => (el as unknown as { value: string }).value), "gpu");
     // Start once the page is ready for it, then wait for the run's outcome (the state is "idle" before too).
     await page.waitForFunction(() => (globalThis as unknown as { __alexnet: GpuHook }).__alexnet.state === "idle", { timeout: 120_000 });
     await page.click("#start");

@@ -21,6 +21,9 @@ export interface LayerStats {
   paramBytes: number;
   gradBytes: number;
   optimizerBytes: number;
+  /** Bytes of this layer's output at the batch size: what the network, run layer by layer (unfused, as
+   * PyTorch runs d2l's nn.Sequential), allocates for it in the forward pass. */
+  outputBytes: number;
   /** Bytes this layer's output and workspace occupy while kept for the backward pass, at the batch size. */
   activationBytes: number;
   /** Multiply-accumulates of the forward pass (conv, linear), per example. */
@@ -44,6 +47,7 @@ export interface NetworkStats {
     gradBytes: number;
     optimizerBytes: number;
     activationBytes: number;
+    outputBytes: number;
     inputBytes: number;
     trainingBytes: number;
     macs: number;
@@ -79,6 +83,8 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
       paramBytes: params * bpv,
       gradBytes: params * bpv,
       optimizerBytes: options.momentum ? params * bpv : 0,
+      // Flatten returns a view of its input, as PyTorch's does: nothing new is allocated.
+      outputBytes: layer.constructor.name === "Flatten" ? 0 : numel(outShape) * bpv,
       activationBytes: keptBytes(layers, i, outShape, bpv),
       ...work,
     };
@@ -91,6 +97,7 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
     gradBytes: sum("gradBytes"),
     optimizerBytes: sum("optimizerBytes"),
     activationBytes: sum("activationBytes"),
+    outputBytes: sum("outputBytes"),
     inputBytes,
     trainingBytes: 0,
     macs: sum("macs"),
@@ -139,6 +146,26 @@ function keptBytes(layers: Module[], i: number, outShape: number[], bpv: number)
   if (layer instanceof MaxPool2d) bytes += numel(outShape) * 4;
   if (layer instanceof Dropout) bytes += outBytes;
   return bytes;
+}
+
+/** The Conv2d/Linear layers followed by a ReLU: a backend that fuses the pair (nn.Sequential runs them as
+ * one op) never stores their pre-ReLU outputs. */
+export function reluFusedLayers(stats: NetworkStats): LayerStats[] {
+  return stats.layers.filter((l, i) => (l.type === "Conv2d" || l.type === "Linear") && stats.layers[i + 1]?.type === "ReLU");
+}
+
+const SHORT_NAMES: Record<string, string> = { Conv2d: "conv", Linear: "fc", MaxPool2d: "pool", ReLU: "relu", Dropout: "drop", Flatten: "flatten" };
+
+/** Short layer names as papers and d2l's text use them, numbered per kind: conv1..conv5, pool1, fc1..fc3. */
+export function layerNames(stats: NetworkStats): string[] {
+  const seen = new Map<string, number>();
+  return stats.layers.map((l) => {
+    const base = SHORT_NAMES[l.type] ?? l.type.toLowerCase();
+    const n = (seen.get(base) ?? 0) + 1;
+    seen.set(base, n);
+    const only = stats.layers.filter((m) => (SHORT_NAMES[m.type] ?? m.type.toLowerCase()) === base).length === 1;
+    return only && base === "flatten" ? base : `${base}${n}`;
+  });
 }
 
 /** The seed's two answers, computed from the table. */

@@ -1,7 +1,9 @@
 // The analysis as a picture: per-layer shares of parameters, forward FLOPs and (when profiled) measured time.
 import type { ChartSpec, Series } from "../plot/chart.js";
 import { writeChart } from "../plot/render.js";
-import type { NetworkStats } from "./analyze.js";
+import { layerNames, type NetworkStats } from "./analyze.js";
+
+export { layerNames };
 import type { LayerTiming } from "./profile.js";
 
 export function analysisChart(stats: NetworkStats, timings: LayerTiming[] | null): ChartSpec {
@@ -21,7 +23,7 @@ export function analysisChart(stats: NetworkStats, timings: LayerTiming[] | null
     yLabel: "% of total",
     width: 720,
     height: 340,
-    categories: stats.layers.map((l) => `${l.index}`),
+    categories: layerNames(stats),
     series,
   };
 }

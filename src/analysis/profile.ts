@@ -12,24 +12,46 @@ import type { Tensor } from "../tensor/tensor.js";
 import { SGD } from "../optim/sgd.js";
 import type { NetworkStats } from "./analyze.js";
 
-/** One training step (forward, cross-entropy, backward, SGD) on random data; the net is on `backend`. */
+/** One training step (forward, cross-entropy, backward, SGD) on random data; the net is on `backend`. Without
+ * `onLayer` the forward runs as training runs it (Conv2d/Linear + ReLU fused where the backend fuses);
+ * with it, layer by layer so that each layer's output is seen. */
 function trainingStep(net: Sequential, inputShape: readonly number[], backend: Backend, opt: SGD, rng: Rng,
-  onLayer?: (index: number, ms: number, node: GradNode | null) => void): void {
+  onLayer?: (index: number, ms: number, node: GradNode | null) => void, afterForward?: () => void): void {
   tidy(() => {
     const x = randn(inputShape, { backend, rng });
     const classes = net.outputShape(inputShape)[1]!;
     const labels = Int32Array.from({ length: inputShape[0]! }, () => rng.nextU32() % classes);
     let last = performance.now();
-    const out = net.forwardEach(x, (_layer, i, y) => {
-      const now = performance.now();
-      onLayer?.(i, now - last, y.node);
-      last = performance.now();
-    });
+    const out = onLayer
+      ? net.forwardEach(x, (_layer, i, y) => {
+        const now = performance.now();
+        onLayer(i, now - last, y.node);
+        last = performance.now();
+      })
+      : net.forward(x);
+    afterForward?.();
     opt.zeroGrad();
     crossEntropy(out, labels).backward();
     opt.step();
   });
   opt.zeroGrad();
+}
+
+/** Where a training step's memory peak came, and what the backend held then (bytes). */
+export interface PeakBreakdown {
+  /** "forward" (the forward pass and the loss) or the op whose backward held the peak, e.g. "conv2dRelu". */
+  phase: string;
+  /** The layer of that op (its first layer, for a fused Conv2d/Linear + ReLU), when it can be told. */
+  layer: number | null;
+  /** Held before the step: parameters, optimizer state. */
+  steadyBytes: number;
+  /** What the forward pass added and the step holds until it ends: every op's output (and pooling indices,
+   * dropout masks), whether or not the backward needs it. */
+  forwardBytes: number;
+  /** Parameter gradients written by the backward so far, at the peak. */
+  paramGradBytes: number;
+  /** The rest of the peak: gradients of activations in flight (the incoming one, a fused ReLU's, dx). */
+  inFlightBytes: number;
 }
 
 export interface MemoryMeasurement {
@@ -39,25 +61,76 @@ export interface MemoryMeasurement {
   steadyBytes: number;
   /** Growth of the process's resident set during the step, when the caller can read it. */
   rssGrowthBytes: number | null;
+  /** What made up the peak (null when the backend does not track a peak). */
+  breakdown: PeakBreakdown | null;
 }
 
-/** Runs one training step (after a warm-up step) and reports the backend's peak and the RSS growth. */
+const OP_LAYER: Record<string, string> = {
+  conv2d: "Conv2d", conv2dRelu: "Conv2d", linear: "Linear", linearRelu: "Linear", maxPool2d: "MaxPool2d",
+  relu: "ReLU", dropout: "Dropout", reshape: "Flatten",
+};
+
+/** Runs one training step (after a warm-up step) as training runs it and reports the backend's peak, the
+ * RSS growth and, where the backend tracks a peak, which phase held it and what it was made of. */
 export function measureTrainingMemory(net: Sequential, inputShape: readonly number[], backend: Backend,
   options: { momentum?: number; rss?: () => number } = {}): MemoryMeasurement {
   const opt = new SGD(net.parameters(), { lr: 0, momentum: options.momentum ?? 0 });
   const rng = new Rng(1);
+  const layers = [...net];
+  const shapes = net.layerShapes(inputShape);
+  const paramBytes = layers.map((l) => l.parameters().reduce((n, p) => n + p.numel * 4, 0));
+  /** The layer an op's backward belongs to: the first of that type whose input has the op's input shape. */
+  const layerOf = (node: GradNode): number | null => {
+    const type = OP_LAYER[node.op];
+    const input = node.inputs[0]?.shape.join();
+    const i = layers.findIndex((l, k) => l.constructor.name === type && (k === 0 ? [...inputShape] : shapes[k - 1]!).join() === input);
+    return i < 0 ? null : i;
+  };
   try {
     trainingStep(net, inputShape, backend, opt, rng);
     backend.resetPeak?.();
     const steady = backend.memoryStats().liveBytes;
     const rssBefore = options.rss?.() ?? null;
-    trainingStep(net, inputShape, backend, opt, rng);
+    const tracked = backend.resetPeak !== undefined && backend.memoryStats().peakBytes !== undefined;
+    let forwardEnd = steady;
+    let best: { breakdown: PeakBreakdown; peak: number } | null = null;
+    const consider = (phase: string, layer: number | null, peak: number, gradBytes: number) => {
+      if (best && peak <= best.peak) return;
+      const inFlightBytes = Math.max(0, peak - forwardEnd - gradBytes);
+      best = { peak, breakdown: { phase, layer, steadyBytes: steady, forwardBytes: forwardEnd - steady, paramGradBytes: gradBytes, inFlightBytes } };
+    };
+    const gradsFrom = (layer: number | null) => (layer === null ? 0 : paramBytes.slice(layer).reduce((a, b) => a + b, 0));
+    if (tracked) {
+      setBackwardObserver((node) => {
+        const layer = layerOf(node);
+        consider(node.op, layer, backend.memoryStats().peakBytes!, gradsFrom(layer));
+        backend.resetPeak!();
+      });
+    }
+    try {
+      trainingStep(net, inputShape, backend, opt, rng, undefined, () => {
+        if (!tracked) return;
+        const s = backend.memoryStats();
+        forwardEnd = s.liveBytes;
+        consider("forward", null, s.peakBytes!, 0);
+        best!.breakdown.forwardBytes = s.peakBytes! - steady;
+        backend.resetPeak!();
+      });
+    } finally {
+      if (tracked) setBackwardObserver(null);
+    }
     const rssAfter = options.rss?.() ?? null;
-    const peak = backend.memoryStats().peakBytes;
+    const tail = backend.memoryStats().peakBytes;
+    // What remains after the last backward node: the optimizer step (every parameter gradient is written).
+    if (tracked) consider("optimizer step", 0, tail!, gradsFrom(0));
+    const found = best as { breakdown: PeakBreakdown; peak: number } | null;
+    const peakBytes = tail === undefined ? null : Math.max(tail, found?.peak ?? 0);
+    const breakdown = found?.breakdown ?? null;
     return {
-      peakBytes: peak ?? null,
+      peakBytes,
       steadyBytes: steady,
       rssGrowthBytes: rssBefore !== null && rssAfter !== null ? Math.max(0, rssAfter - rssBefore) : null,
+      breakdown,
     };
   } finally {
     opt.dispose();

@@ -2,7 +2,7 @@
 // seed's two answers computed from it, training memory at batch B (estimated and measured), and with
 // --profile the measured time per layer.
 import { alexNet, alexNetInputShape, ALEXNET_VARIANTS, type AlexNetVariant } from "../models/alexnet.js";
-import { analyzeNetwork, answers, type NetworkStats } from "../analysis/analyze.js";
+import { analyzeNetwork, answers, reluFusedLayers, type NetworkStats } from "../analysis/analyze.js";
 import { measureTrainingMemory, profileLayers, type LayerTiming, type MemoryMeasurement } from "../analysis/profile.js";
 import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
@@ -58,7 +58,8 @@ export const analyzeCommand: Command = defineCommand("analyze", "[flags]", FLAGS
     if (flags.json) {
       console.log(JSON.stringify(toJson(stats, memory, timings, description, backend.describe()), null, 2));
     } else {
-      console.log(report(stats, memory, timings, description, backend.describe()).join("\n"));
+      const skipped = measure ? null : flags["no-measure"] ? "--no-measure" : `the ${backend.name} backend is slow at this size; --measure forces it`;
+      console.log(report(stats, memory, timings, description, backend.describe(), backend.name, skipped).join("\n"));
       if (flags.plot) console.log(`\nplot written to ${flags.plot}`);
     }
     net.dispose();
@@ -85,21 +86,26 @@ function toJson(stats: NetworkStats, memory: MemoryMeasurement | null, timings: 
   };
 }
 
-function report(stats: NetworkStats, memory: MemoryMeasurement | null, timings: LayerTiming[] | null, description: string, backend: string): string[] {
+/** Backends that run a Conv2d/Linear and the ReLU after it in one pass (a oneDNN post-op, a shader epilogue);
+ * the reference backend takes the fused call but computes the two passes. */
+const FUSING_BACKENDS: Record<string, string> = { native: "a oneDNN post-op", webgpu: "a shader epilogue" };
+
+function report(stats: NetworkStats, memory: MemoryMeasurement | null, timings: LayerTiming[] | null, description: string, backend: string,
+  backendName: string, skipped: string | null): string[] {
   const t = stats.totals;
   const b = stats.batchSize;
-  const header = ["#", "layer", "output shape", "params", "% params", "param MiB", "grad MiB", "optim MiB", `act MiB @${b}`, "MACs/example", "% MACs", "GFLOP fwd/ex", "GFLOP bwd/ex", "elem ops/ex"];
+  const header = ["#", "layer", "output shape", "params", "% params", "param MiB", "grad MiB", "optim MiB", `out MiB @${b}`, `saved MiB @${b}`, "MACs/example", "% MACs", "GFLOP fwd/ex", "GFLOP bwd/ex", "elem ops/ex"];
   if (timings) header.push("fwd ms", "bwd ms", "% time", "GFLOP/s");
   const rows = stats.layers.map((l, i) => {
     const row = [String(l.index), l.type, `[${l.outputShape.join(", ")}]`, int(l.params), pct(l.params / t.params), MiB(l.paramBytes), MiB(l.gradBytes),
-      MiB(l.optimizerBytes), MiB(l.activationBytes), int(l.macs), pct(l.macs / t.macs), (l.flops / 1e9).toFixed(3), (l.backwardFlops / 1e9).toFixed(3), int(l.elementOps)];
+      MiB(l.optimizerBytes), MiB(l.outputBytes), MiB(l.activationBytes), int(l.macs), pct(l.macs / t.macs), (l.flops / 1e9).toFixed(3), (l.backwardFlops / 1e9).toFixed(3), int(l.elementOps)];
     if (timings) {
       const tm = timings[i]!;
       row.push(tm.forwardMs.toFixed(1), tm.backwardMs.toFixed(1), pct(tm.share), tm.gflops ? tm.gflops.toFixed(0) : "");
     }
     return row;
   });
-  const total = ["", "total", "", int(t.params), "100%", MiB(t.paramBytes), MiB(t.gradBytes), MiB(t.optimizerBytes), MiB(t.activationBytes), int(t.macs), "100%",
+  const total = ["", "total", "", int(t.params), "100%", MiB(t.paramBytes), MiB(t.gradBytes), MiB(t.optimizerBytes), MiB(t.outputBytes), MiB(t.activationBytes), int(t.macs), "100%",
     (t.flops / 1e9).toFixed(3), (t.backwardFlops / 1e9).toFixed(3), int(stats.layers.reduce((n, l) => n + l.elementOps, 0))];
   if (timings) {
     const f = timings.reduce((s, x) => s + x.forwardMs, 0);
@@ -111,6 +117,20 @@ function report(stats: NetworkStats, memory: MemoryMeasurement | null, timings: 
   const fmtRow = (r: string[]): string => r.map((cell, j) => (j === 1 || j === 2 ? cell.padEnd(widths[j]!) : cell.padStart(widths[j]!))).join("  ").trimEnd();
   const a = answers(stats);
   const lines = [description, `on ${backend}`, "", fmtRow(header), ...rows.map(fmtRow), fmtRow(total), ""];
+  lines.push(
+    `out MiB: the layer's output, as the network run layer by layer (PyTorch's nn.Sequential) allocates it in the forward pass; ` +
+      "saved MiB: what the backward pass needs kept (a ReLU keeps its output, so the convolution before it keeps nothing: ReLU's backward needs only its own output).",
+  );
+  const fused = reluFusedLayers(stats);
+  if (fused.length > 0) {
+    const bytes = fused.reduce((n, l) => n + l.outputBytes, 0);
+    const which = `layers ${fused.map((l) => l.index).join(", ")}: ${MiB(bytes)} MiB at batch ${b}, the largest ${MiB(Math.max(...fused.map((l) => l.outputBytes)))} MiB`;
+    lines.push(FUSING_BACKENDS[backendName]
+      ? `ReLU fusion: ${backend} runs each Conv2d/Linear and the ReLU after it as one op (${FUSING_BACKENDS[backendName]}), so their pre-ReLU outputs are never stored (${which}); ` +
+        "unfused, each is allocated in the forward pass until its ReLU has run."
+      : `ReLU fusion: ${backend} computes each Conv2d/Linear and the ReLU after it as two passes, so it allocates their pre-ReLU outputs for a moment (${which}); the native and WebGPU backends fuse them and do not.`);
+  }
+  lines.push("");
   lines.push(
     `Most parameters and parameter memory: layer ${a.mostParams.index} ${a.mostParams.layer}, ${int(a.mostParams.params)} parameters, ` +
       `${pct(a.mostParamsShare)} of ${int(t.params)} (${MiB(a.mostParams.paramBytes)} of ${MiB(t.paramBytes)} MiB in fp32).`,
@@ -126,8 +146,22 @@ function report(stats: NetworkStats, memory: MemoryMeasurement | null, timings: 
     const peak = memory.peakBytes === null ? "not tracked by this backend" : `${MiB(memory.peakBytes)} MiB`;
     const rss = memory.rssGrowthBytes === null ? "" : `; process RSS grew ${MiB(memory.rssGrowthBytes)} MiB during the step`;
     lines.push(`Measured during a training step on ${backend}: peak ${peak} held by the backend (${MiB(memory.steadyBytes)} MiB between steps)${rss}.`);
+    const d = memory.breakdown;
+    if (d && memory.peakBytes !== null) {
+      const fusedOp = /Relu$/.test(d.phase) ? "+ReLU" : "";
+      const where = d.phase === "forward" ? "in the forward pass"
+        : d.phase === "optimizer step" ? "in the optimizer step"
+          : `in the backward of ${d.layer === null ? d.phase : `layer ${d.layer} (${stats.layers[d.layer]!.type}${fusedOp})`}`;
+      const diff = memory.peakBytes - t.trainingBytes;
+      lines.push(
+        `Why the measured peak is ${diff >= 0 ? "above" : "below"} the estimate (${diff >= 0 ? "+" : ""}${MiB(diff)} MiB): it came ${where}, when the backend held ` +
+          `parameters and optimizer state ${MiB(d.steadyBytes)} + the forward's outputs ${MiB(d.forwardBytes)} (held until the step ends) ` +
+          `+ parameter gradients so far ${MiB(d.paramGradBytes)} + gradients of activations in flight ${MiB(d.inFlightBytes)} ` +
+          "(the incoming gradient, the ReLU's and the input's), a term the estimate does not have. Neither counts the backend's scratch space or cached weight layouts.",
+      );
+    }
   } else {
-    lines.push("Measured: skipped (the reference backend is slow at this size; --measure forces it).");
+    lines.push(`Measured: skipped (${skipped ?? "not requested"}).`);
   }
   return lines;
 }

@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import { loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
 import { DataLoader } from "../data/loader.js";
 import { imageGrid } from "../data/grid.js";
-import { encodePng } from "../data/png.js";
+import { encodePng, type Raster } from "../data/png.js";
 import { loadImageForModel } from "../data/decode/file.js";
 import { argmaxRows } from "../train/trainer.js";
 import { loadModel } from "../train/model.js";
@@ -48,11 +48,28 @@ export const predictCommand: Command = defineCommand("predict", "--checkpoint PA
         const predicted = probs.map((p) => argmaxRows(p, 1, classes)[0]!);
         const titles = Array.from({ length: n }, (_, i) => `${labels[batch.labels[i]!]}\n${labels[predicted[i]!]}`);
         const correct = predicted.reduce((c, p, i) => c + (p === batch.labels[i] ? 1 : 0), 0);
-        writeFileSync(flags.out as string, encodePng(imageGrid(test.images, n, test.rows, test.cols, titles)));
-        console.log(`${correct}/${n} correct; ${flags.out} shows each image with its true label above the predicted one`);
+        const wrong = predicted.map((p, i) => p !== batch.labels[i]);
+        writeFileSync(flags.out as string, encodePng(markWrong(test.images, n, test.rows, test.cols, titles, wrong)));
+        console.log(`${correct}/${n} correct; ${flags.out} shows each image with its true label above the predicted one, wrong predictions in red`);
       }
       return 0;
     } finally {
       net.dispose();
     }
 });
+
+const RED: readonly [number, number, number] = [214, 0, 0];
+
+/** d2l's predict_ch3 grid in colour: the titles of wrong predictions ("true" over "predicted") drawn in red.
+ * A second grid, laid out identically but holding only those titles (the others blanked to spaces of the
+ * same width) over white images, tells which dark pixels to paint red. */
+export function markWrong(images: Uint8Array, count: number, rows: number, cols: number, titles: readonly string[], wrong: readonly boolean[]): Raster {
+  const grid = imageGrid(images, count, rows, cols, titles);
+  const blank = titles.map((t, i) => (wrong[i] ? t : t.replace(/[^\n]/g, " ")));
+  const mask = imageGrid(new Uint8Array(images.length).fill(255), count, rows, cols, blank);
+  const out: Raster = { width: grid.width, height: grid.height, channels: 3, data: new Uint8Array(grid.width * grid.height * 3) };
+  for (let i = 0; i < grid.data.length; i++) {
+    out.data.set(mask.data[i]! < 128 ? RED : [grid.data[i]!, grid.data[i]!, grid.data[i]!], i * 3);
+  }
+  return out;
+}

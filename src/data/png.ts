@@ -1,7 +1,8 @@
 // A minimal PNG encoder (8-bit grayscale or RGB) and a small raster type to draw into, for `alexnet data
 // show` and later for plots. PNG = signature + chunks (length, type, data, CRC-32 of type+data); the
-// pixels go in IDAT as zlib-compressed scanlines, each prefixed by a filter byte. node:zlib does deflate.
-import { deflateSync } from "node:zlib";
+// pixels go in IDAT as zlib-compressed scanlines, each prefixed by a filter byte. fflate does deflate, so
+// the encoder runs in a browser as in Node.
+import { zlibSync } from "fflate";
 import { crc32, PNG_SIGNATURE } from "./crc32.js";
 
 export interface Raster {
@@ -86,7 +87,7 @@ export function encodePng(r: Raster): Uint8Array {
       raw[o + 1 + i] = (data[row + i]! - left) & 0xff;
     }
   }
-  const idat = deflateSync(raw, { level: 9 });
+  const idat = zlibSync(raw, { level: 9 });
   const parts = [PNG_SIGNATURE, chunk("IHDR", ihdr), chunk("IDAT", idat), chunk("IEND", new Uint8Array(0))];
   const total = parts.reduce((n, p) => n + p.length, 0);
   const out = new Uint8Array(total);

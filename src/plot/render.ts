@@ -7,7 +7,7 @@ import { drawText, GLYPH_HEIGHT, textWidth } from "../data/font.js";
 import { chartSize, drawChart, type ChartSpec, type Painter, type Rgb, type Series } from "./chart.js";
 
 const hex = (c: Rgb): string => `#${c.map((v) => Math.round(v).toString(16).padStart(2, "0")).join("")}`;
-const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 const DASHES: Record<NonNullable<Series["dash"]>, number[]> = { solid: [], dashed: [7, 4], dashdot: [7, 3, 2, 3] };
 
 export function renderSvg(spec: ChartSpec): string {
@@ -20,6 +20,12 @@ export function renderSvg(spec: ChartSpec): string {
     },
     rect(x, y, w, h, color) {
       parts.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${w.toFixed(1)}" height="${h.toFixed(1)}" fill="${hex(color)}"/>`);
+    },
+    begin(role, name) {
+      parts.push(`<g class="${role}"${name === undefined ? "" : ` data-name="${esc(name)}"`}>`);
+    },
+    end() {
+      parts.push("</g>");
     },
     text(x, y, text, color, anchor) {
       parts.push(`<text x="${x.toFixed(1)}" y="${(y + 4).toFixed(1)}" fill="${hex(color)}" text-anchor="${anchor}">${esc(text)}</text>`);

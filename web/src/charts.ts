@@ -59,9 +59,9 @@ export function analysisChart(layers: readonly LayerRow[]): ChartSpec {
     title: "per layer: share of parameters and of compute (MACs)",
     xLabel: "layer",
     yLabel: "% of total",
-    width: 560,
-    height: 260,
-    categories: layers.map((l) => String(l.index)),
+    width: 820,
+    height: 280,
+    categories: layers.map((l) => l.name),
     series: [
       { name: "parameters %", color: [31, 119, 180], points: share(layers.map((l) => l.params)) },
       { name: "MACs %", color: [214, 39, 40], points: share(layers.map((l) => l.macs)) },

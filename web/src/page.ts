@@ -1,14 +1,17 @@
-// The page's script: wires the form, buttons, canvas and drop zones to the two workers (one trains, one
-// inspects), draws the tables and charts, and shows every failure as one line at the top. URL parameters
-// preset the form (?variant=28&width=0.125&lr=0.05&epochs=1&batch=8&seed=0&train=40&test=200) and
-// ?backend=reference forces the CPU backend. window.__alexnet exposes the state for the browser tests.
+// The page's script: wires the form, buttons, canvas and drop zones to the worker that trains, describes
+// the network itself (on the shape-only backend: milliseconds, so the Model panel is filled at once), draws
+// the tables and charts, and shows every failure as one line at the top. URL parameters
+// preset the form (?variant=28&width=0.125&lr=0.05&epochs=1&batch=8&seed=0&train=40&test=200);
+// ?device=auto|gpu|cpu picks the device as the command line's --device does (?backend=reference is
+// ?device=cpu), and so does the picker at the top. window.__alexnet exposes the state for the browser tests.
 import { TEXT_LABELS, type AlexNetVariant } from "../../src/core.js";
 import type { MetricPoint } from "../../src/train/trainer.js";
 import type { WebTrainSettings } from "../../src/web/model.js";
 import { analysisChart, liveTrainingChart, renderChart } from "./charts.js";
 import { WorkerClient } from "./client.js";
+import { describe } from "./describe.js";
 import { setupDrawPad } from "./drawPad.js";
-import type { Description, GridResult, ModelInfo, Prediction, TrainOutcome, WorkerEvent } from "./protocol.js";
+import type { Description, DeviceInfo, DeviceRequest, GridResult, ModelInfo, Prediction, TrainOutcome, WorkerEvent } from "./protocol.js";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -24,7 +27,6 @@ function showMessage(text: string | null): void {
 const fail = (e: unknown): void => showMessage(e instanceof Error ? e.message : String(e));
 
 const trainer = new WorkerClient("worker.js");
-const inspector = new WorkerClient("worker.js");
 
 /** What the tests read: the latest results, and how many of each have arrived. */
 const hook = {
@@ -40,6 +42,8 @@ const hook = {
   grid: null as { labels: number[]; predicted: number[] } | null,
   model: null as ModelInfo | null,
   device: "",
+  /** The device as the worker chose it (request, gpu or cpu, note, the adapter offered). */
+  deviceInfo: null as DeviceInfo | null,
 };
 (globalThis as { __alexnet?: typeof hook }).__alexnet = hook;
 
@@ -47,6 +51,17 @@ const hook = {
 
 function modelChoice(): { variant: AlexNetVariant; widthScale: number } {
   return { variant: $<HTMLSelectElement>("variant").value as AlexNetVariant, widthScale: Number($<HTMLSelectElement>("width").value) };
+}
+
+/** PyTorch's repr of a layer, short enough for a table cell (the full repr is the cell's tooltip). */
+function shortRepr(repr: string): string {
+  return repr
+    .replace(/kernel_size=\((\d+), \1\)/, "k=$1").replace(/kernel_size=(\d+)/, "k=$1")
+    .replace(/stride=\((\d+), \1\)/, "s=$1").replace(/stride=(\d+)/, "s=$1")
+    .replace(/padding=\((\d+), \1\)/, "p=$1").replace(/padding=(\d+)/, "p=$1")
+    .replace(/, dilation=1, ceil_mode=False/, "").replace(/, inplace=False/, "")
+    .replace(/in_features=(\d+), out_features=(\d+), bias=True/, "$1, $2")
+    .replace(/start_dim=1, end_dim=-1/, "");
 }
 
 function showDescription(d: Description): void {
@@ -57,55 +72,34 @@ function showDescription(d: Description): void {
     return li;
   }));
   const table = $<HTMLTableElement>("analysis-table");
-  const head = ["#", "layer", "output shape", "parameters", "weights MiB", `activations MiB (batch ${d.batchSize})`, "MACs per example"];
-  const row = (cells: string[], tag: "td" | "th", cls = ""): HTMLTableRowElement => {
+  const head = ["#", "name", "layer", "output shape", "params", "weight MiB", `out MiB @${d.batchSize}`, `saved MiB @${d.batchSize}`, "MACs/example"];
+  const row = (cells: string[], tag: "td" | "th", cls = "", title = ""): HTMLTableRowElement => {
     const tr = document.createElement("tr");
     if (cls) tr.className = cls;
-    for (const c of cells) {
+    cells.forEach((c, j) => {
       const cell = document.createElement(tag);
       cell.textContent = c;
+      if ((j === 1 || j === 2) && title) cell.title = title;
       tr.appendChild(cell);
-    }
+    });
     return tr;
   };
   const mostParams = d.layers.reduce((a, b) => (b.params > a.params ? b : a));
   const mostMacs = d.layers.reduce((a, b) => (b.macs > a.macs ? b : a));
   table.replaceChildren(
     row(head, "th"),
-    ...d.layers.map((l) => row([String(l.index), l.layer, `[${l.outputShape.join(", ")}]`, int(l.params), mib(l.paramBytes), mib(l.activationBytes), int(l.macs)], "td",
-      l === mostParams || l === mostMacs ? "most" : "")),
-    row(["", "total", "", int(d.totals.params), mib(d.totals.paramBytes), mib(d.totals.activationBytes), int(d.totals.macs)], "th"),
+    ...d.layers.map((l) => row([String(l.index), l.name, shortRepr(l.layer), `[${l.outputShape.join(", ")}]`, int(l.params), mib(l.paramBytes), mib(l.outputBytes), mib(l.activationBytes), int(l.macs)], "td",
+      l === mostParams || l === mostMacs ? "most" : "", l.layer)),
+    row(["", "", "total", "", int(d.totals.params), mib(d.totals.paramBytes), mib(d.totals.outputBytes), mib(d.totals.activationBytes), int(d.totals.macs)], "th"),
   );
   renderChart(analysisChart(d.layers), $("analysis-chart"));
 }
 
-// One description at a time, and only of the latest choice: building a full-width network takes seconds,
-// so the choices made while one is built are not each built in turn.
-let describing = false;
-let describeAgain = false;
-async function describeModel(): Promise<void> {
-  if (describing) {
-    describeAgain = true;
-    return;
-  }
-  describing = true;
-  try {
-    do {
-      describeAgain = false;
-      await describeOnce();
-    } while (describeAgain);
-  } finally {
-    describing = false;
-  }
-}
-
-async function describeOnce(): Promise<void> {
+function describeModel(): void {
   const batchSize = Math.max(1, Math.floor(Number($<HTMLInputElement>("analysis-batch").value) || 128));
-  $("model-status").textContent = "building the table...";
   try {
     const choice = modelChoice();
-    const d = await inspector.call({ type: "describe", ...choice, batchSize });
-    if (describeAgain) return;
+    const d = describe({ ...choice, batchSize });
     showDescription(d);
     const { variant, widthScale } = choice;
     $("model-status").textContent = `AlexNet variant ${variant}${widthScale === 1 ? " (d2l's widths)" : `, width x${widthScale}`}: ${int(d.totals.params)} parameters, ${int(d.totals.macs)} MACs per example`;
@@ -340,26 +334,64 @@ function presetForm(cpu: boolean): void {
   }
 }
 
+/** The device the URL asks for: ?device=auto|gpu|cpu, or ?backend=reference (the CPU). */
+function requestedDevice(): DeviceRequest {
+  const d = params.get("device");
+  if (d === "gpu" || d === "cpu" || d === "auto") return d;
+  return params.get("backend") === "reference" ? "cpu" : "auto";
+}
+
+function showDevice(d: DeviceInfo): void {
+  hook.device = d.device;
+  hook.deviceInfo = d;
+  $("device").textContent = `device: ${d.device}`;
+  $("note").hidden = d.note === null;
+  $("note").textContent = d.note ?? "";
+  const picker = $<HTMLSelectElement>("device-choice");
+  picker.value = d.request;
+  const gpuOption = picker.querySelector<HTMLOptionElement>('option[value="gpu"]')!;
+  gpuOption.disabled = "error" in d.gpu;
+  gpuOption.textContent = "error" in d.gpu ? "GPU (none here)" : `GPU${d.gpu.software ? " (a CPU emulation here)" : ""}`;
+}
+
+async function chooseDevice(request: DeviceRequest): Promise<DeviceInfo | null> {
+  try {
+    const d = await trainer.call({ type: "device", request });
+    showDevice(d);
+    const url = new URL(location.href);
+    url.searchParams.delete("backend");
+    if (request === "auto") url.searchParams.delete("device");
+    else url.searchParams.set("device", request);
+    history.replaceState(null, "", url);
+    return d;
+  } catch (e) {
+    fail(e);
+    if (hook.deviceInfo) $<HTMLSelectElement>("device-choice").value = hook.deviceInfo.request;
+    return null;
+  }
+}
+
 async function start(): Promise<void> {
   window.addEventListener("error", (e) => showMessage(`error: ${e.message}`));
   window.addEventListener("dragover", (e) => e.preventDefault());
   window.addEventListener("drop", (e) => e.preventDefault());
-  for (const id of ["variant", "width", "analysis-batch"]) $(id).addEventListener("change", () => void describeModel());
-  try {
-    const d = await trainer.call({ type: "device", preferReference: params.get("backend") === "reference" });
-    hook.device = d.device;
-    $("device").textContent = `device: ${d.device}`;
-    if (d.note) {
-      $("note").hidden = false;
-      $("note").textContent = d.note;
-    }
-    presetForm(d.note !== null);
-  } catch (e) {
-    fail(e);
-  }
+  for (const id of ["variant", "width", "analysis-batch"]) $(id).addEventListener("change", describeModel);
+  $("device-choice").addEventListener("change", () => {
+    showMessage(null);
+    void chooseDevice($<HTMLSelectElement>("device-choice").value as DeviceRequest);
+  });
+  // The Model panel and the empty chart at once; on the CPU (known once the worker has looked at the
+  // GPU) the form offers the narrow network and describes it instead.
+  presetForm(false);
+  describeModel();
   drawCurves();
+  const d = await chooseDevice(requestedDevice());
+  if (d?.chosen === "cpu") {
+    const before = JSON.stringify(modelChoice());
+    presetForm(true);
+    if (JSON.stringify(modelChoice()) !== before) describeModel();
+  }
   setState("idle");
-  await describeModel();
 }
 
 void start();

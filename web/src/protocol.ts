@@ -6,11 +6,15 @@ import type { WebTrainSettings } from "../../src/web/model.js";
 
 export interface LayerRow {
   index: number;
+  /** Short name as papers use it: conv1, pool1, fc1. */
+  name: string;
   layer: string;
   outputShape: number[];
   params: number;
   /** fp32 bytes of the layer's weights. */
   paramBytes: number;
+  /** The layer's output at the described batch size, as the unfused network allocates it. */
+  outputBytes: number;
   /** Bytes kept for the backward pass at the described batch size. */
   activationBytes: number;
   /** Multiply-accumulates per example. */
@@ -21,9 +25,22 @@ export interface Description {
   shapeLines: string[];
   layers: LayerRow[];
   batchSize: number;
-  totals: { params: number; paramBytes: number; activationBytes: number; macs: number };
+  totals: { params: number; paramBytes: number; outputBytes: number; activationBytes: number; macs: number };
   mostParams: string;
   mostCompute: string;
+}
+
+export type DeviceRequest = "auto" | "cpu" | "gpu";
+
+/** The worker's device, as the page shows it: the line, the note, and what the picker offers. */
+export interface DeviceInfo {
+  request: DeviceRequest;
+  /** "gpu" or "cpu": which one the page trains on. */
+  chosen: "gpu" | "cpu";
+  device: string;
+  note: string | null;
+  /** The browser's GPU adapter (and whether it is a CPU emulation), or why there is none. */
+  gpu: { description: string; software: boolean } | { error: string };
 }
 
 export interface Prediction {
@@ -55,8 +72,7 @@ export interface TrainOutcome {
 }
 
 export type Request =
-  | { type: "device"; preferReference: boolean }
-  | { type: "describe"; variant: AlexNetVariant; widthScale: number; batchSize: number }
+  | { type: "device"; request: DeviceRequest }
   | { type: "train"; settings: WebTrainSettings }
   | { type: "resume" }
   | { type: "pause" }
@@ -69,8 +85,7 @@ export type Request =
   | { type: "load"; bytes: Uint8Array; name: string };
 
 export interface Results {
-  device: { device: string; note: string | null };
-  describe: Description;
+  device: DeviceInfo;
   train: TrainOutcome;
   resume: TrainOutcome;
   pause: null;

@@ -4,7 +4,7 @@
 // table, per-layer analysis), predicts, evaluates, and writes and reads safetensors. The page starts two:
 // one trains, one inspects, so a shape table never waits for a training step.
 import {
-  alexNet, alexNetInputShape, analyzeNetwork, answers, decodeImage, imageForModel, shapeTable, TEXT_LABELS,
+  decodeImage, imageForModel, TEXT_LABELS,
   type Backend, type nn,
 } from "../../src/core.js";
 import { argmaxRows, evaluateAccuracy, finalLines, trainCh6, type StepInfo } from "../../src/core.js";
@@ -12,7 +12,7 @@ import { ArrayLoader } from "../../src/web/arrayLoader.js";
 import { checkSettings, inputSize, loadModel, newTrainingRun, probabilities, saveModel, topK, type TrainingRun, type WebTrainSettings } from "../../src/web/model.js";
 import { loadSplit, type LoadedSplit } from "./data.js";
 import { selectBackend, type Selected } from "./device.js";
-import type { Description, Envelope, GridResult, ModelInfo, Prediction, Reply, Request, Results, TrainOutcome, WorkerEvent } from "./protocol.js";
+import type { DeviceInfo, DeviceRequest, Envelope, GridResult, ModelInfo, Prediction, Reply, Request, Results, TrainOutcome, WorkerEvent } from "./protocol.js";
 
 
 interface WorkerScope {
@@ -23,10 +23,29 @@ const scope = globalThis as unknown as WorkerScope;
 
 const emit = (e: WorkerEvent): void => scope.postMessage(e);
 
-let preferReference = false;
 let selected: Promise<Selected> | null = null;
-const device = (): Promise<Selected> => (selected ??= selectBackend(preferReference));
+const device = (): Promise<Selected> => (selected ??= selectBackend("auto"));
 const backend = async (): Promise<Backend> => (await device()).backend;
+
+/** Chooses the device by the page's picker (or URL): the current model moves to it; a paused run ends
+ * (its optimizer state stays behind), keeping its network as the model. */
+async function chooseDevice(request: DeviceRequest): Promise<DeviceInfo> {
+  if (training) throw new Error("pause or stop the run before changing the device");
+  const before = selected ? await selected : null;
+  if (!before || before.request !== request) {
+    selected = selectBackend(request);
+    const now = await selected;
+    if (before && now.backend !== before.backend) {
+      if (run) {
+        run.optimizer.dispose();
+        run = null;
+      }
+      if (current) await current.net.to(now.backend);
+    }
+  }
+  const d = await device();
+  return { request: d.request, chosen: d.backend.name === "webgpu" ? "gpu" : "cpu", device: d.device, note: d.note, gpu: d.gpu };
+}
 
 const splits: Partial<Record<"train" | "test", Promise<LoadedSplit>>> = {};
 function split(name: "train" | "test"): Promise<LoadedSplit> {
@@ -58,27 +77,6 @@ function replaceCurrent(next: Current | null): void {
 function needModel(): Current {
   if (!current) throw new Error("no model yet: train one or load a model.safetensors");
   return current;
-}
-
-function describe(r: Extract<Request, { type: "describe" }>): Description {
-  const net = alexNet({ variant: r.variant, widthScale: r.widthScale });
-  try {
-    const shapeLines = shapeTable(net, [1, ...alexNetInputShape({ variant: r.variant })]);
-    const stats = analyzeNetwork(net, [r.batchSize, ...alexNetInputShape({ variant: r.variant })]);
-    const a = answers(stats);
-    const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
-    const int = (n: number): string => n.toLocaleString("en-US");
-    return {
-      shapeLines,
-      batchSize: r.batchSize,
-      layers: stats.layers.map((l) => ({ index: l.index, layer: l.layer, outputShape: l.outputShape, params: l.params, paramBytes: l.paramBytes, activationBytes: l.activationBytes, macs: l.macs })),
-      totals: { params: stats.totals.params, paramBytes: stats.totals.paramBytes, activationBytes: stats.totals.activationBytes, macs: stats.totals.macs },
-      mostParams: `layer ${a.mostParams.index} ${a.mostParams.layer}: ${int(a.mostParams.params)} parameters, ${pct(a.mostParamsShare)} of ${int(stats.totals.params)}`,
-      mostCompute: `layer ${a.mostCompute.index} ${a.mostCompute.layer}: ${int(a.mostCompute.macs)} MACs per example, ${pct(a.mostComputeShare)} of ${int(stats.totals.macs)}`,
-    };
-  } finally {
-    net.dispose();
-  }
 }
 
 function progressOfStep(info: StepInfo, epochs: number, step: number): WorkerEvent {
@@ -173,13 +171,8 @@ async function load(bytes: Uint8Array, name: string): Promise<ModelInfo> {
 
 async function handle(r: Request): Promise<{ result: unknown; transfer?: Transferable[] }> {
   switch (r.type) {
-    case "device": {
-      preferReference = r.preferReference;
-      const d = await device();
-      return { result: { device: d.device, note: d.note } };
-    }
-    case "describe":
-      return { result: describe(r) };
+    case "device":
+      return { result: await chooseDevice(r.request) };
     case "train":
       return { result: await startTraining(r.settings) };
     case "resume":
