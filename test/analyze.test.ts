@@ -12,6 +12,7 @@ import { measureTrainingMemory, profileLayers } from "../src/analysis/profile.js
 import { ReferenceBackend } from "../src/backend/reference/index.js";
 import { getBackend } from "../src/backend/registry.js";
 import { alexNet } from "../src/models/alexnet.js";
+import { leNetBn } from "../src/models/lenet.js";
 import { Conv2d, Flatten, Linear, ReLU, Sequential } from "../src/nn/index.js";
 
 const net224 = alexNet({ variant: "224" });
@@ -211,5 +212,17 @@ describe("alexnet analyze CLI", () => {
     const r = run("--input", "224x224");
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--input must be CxHxW/);
+  });
+});
+
+describe("buffers are counted apart from parameters", () => {
+  it("BN-LeNet: running mean and variance per channel plus one batch count per BatchNorm", () => {
+    const s = analyzeNetwork(leNetBn(), [256, 1, 28, 28]);
+    assert.equal(s.totals.params, 44878, "PyTorch's count for d2l's BN-LeNet");
+    assert.equal(s.totals.buffers, 2 * (6 + 16 + 120 + 84) + 4);
+    assert.equal(s.totals.bufferBytes, 4 * s.totals.buffers);
+    assert.deepEqual(s.layers.filter((l) => l.buffers > 0).map((l) => l.type), ["BatchNorm2d", "BatchNorm2d", "BatchNorm1d", "BatchNorm1d"]);
+    assert.equal(s.totals.trainingBytes - s.totals.bufferBytes,
+      s.totals.paramBytes + s.totals.gradBytes + s.totals.optimizerBytes + s.totals.activationBytes + s.totals.inputBytes);
   });
 });

@@ -19,6 +19,10 @@ export interface LayerStats {
   outputShape: number[];
   params: number;
   paramBytes: number;
+  /** Values of the layer's buffers: state that is not trained by gradients (BatchNorm's running
+   * statistics and batch count), counted apart from the parameters. */
+  buffers: number;
+  bufferBytes: number;
   gradBytes: number;
   optimizerBytes: number;
   /** Bytes of this layer's output at the batch size: what the network, run layer by layer (unfused, as
@@ -44,6 +48,8 @@ export interface NetworkStats {
   totals: {
     params: number;
     paramBytes: number;
+    buffers: number;
+    bufferBytes: number;
     gradBytes: number;
     optimizerBytes: number;
     activationBytes: number;
@@ -73,6 +79,7 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
   const rows: LayerStats[] = layers.map((layer, i) => {
     const outShape = shapes[i]!;
     const params = layer.parameters().reduce((n, p) => n + p.numel, 0);
+    const buffers = layer.buffers().reduce((n, t) => n + t.numel, 0);
     const work = layerWork(layer, numel(outShape) / inputShape[0]!, i === 0);
     return {
       index: i,
@@ -81,6 +88,8 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
       outputShape: outShape,
       params,
       paramBytes: params * bpv,
+      buffers,
+      bufferBytes: buffers * bpv,
       gradBytes: params * bpv,
       optimizerBytes: options.momentum ? params * bpv : 0,
       // Flatten returns a view of its input, as PyTorch's does: nothing new is allocated.
@@ -94,6 +103,8 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
   const totals = {
     params: sum("params"),
     paramBytes: sum("paramBytes"),
+    buffers: sum("buffers"),
+    bufferBytes: sum("bufferBytes"),
     gradBytes: sum("gradBytes"),
     optimizerBytes: sum("optimizerBytes"),
     activationBytes: sum("activationBytes"),
@@ -104,7 +115,7 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
     flops: sum("flops"),
     backwardFlops: sum("backwardFlops"),
   };
-  totals.trainingBytes = totals.paramBytes + totals.gradBytes + totals.optimizerBytes + totals.activationBytes + inputBytes;
+  totals.trainingBytes = totals.paramBytes + totals.bufferBytes + totals.gradBytes + totals.optimizerBytes + totals.activationBytes + inputBytes;
   return { batchSize: inputShape[0]!, inputShape: [...inputShape], bytesPerValue: bpv, layers: rows, totals };
 }
 

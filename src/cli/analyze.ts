@@ -130,6 +130,10 @@ function report(stats: NetworkStats, memory: MemoryMeasurement | null, timings: 
         "unfused, each is allocated in the forward pass until its ReLU has run."
       : `ReLU fusion: ${backend} computes each Conv2d/Linear and the ReLU after it as two passes, so it allocates their pre-ReLU outputs for a moment (${which}); the native and WebGPU backends fuse them and do not.`);
   }
+  if (t.buffers > 0) {
+    lines.push(`Buffers (state without gradients: batch normalization's running statistics and batch counts): ${int(t.buffers)} values, ` +
+      `${MiB(t.bufferBytes)} MiB, counted apart from the ${int(t.params)} parameters; the optimizer never touches them.`);
+  }
   lines.push("");
   lines.push(
     `Most parameters and parameter memory: layer ${a.mostParams.index} ${a.mostParams.layer}, ${int(a.mostParams.params)} parameters, ` +
@@ -139,7 +143,7 @@ function report(stats: NetworkStats, memory: MemoryMeasurement | null, timings: 
     `Most activation memory at batch ${b}: layer ${a.mostActivation.index} ${a.mostActivation.layer}, ${MiB(a.mostActivation.activationBytes)} MiB, ` +
       `${pct(a.mostActivationShare)} of ${MiB(t.activationBytes)} MiB kept for the backward pass.`,
     "",
-    `Training memory at batch ${b} (estimate): parameters ${MiB(t.paramBytes)} + gradients ${MiB(t.gradBytes)} + optimizer state ${MiB(t.optimizerBytes)} ` +
+    `Training memory at batch ${b} (estimate): parameters ${MiB(t.paramBytes)}${t.bufferBytes > 0 ? ` + buffers ${MiB(t.bufferBytes)}` : ""} + gradients ${MiB(t.gradBytes)} + optimizer state ${MiB(t.optimizerBytes)} ` +
       `+ saved activations ${MiB(t.activationBytes)} + input ${MiB(t.inputBytes)} = ${MiB(t.trainingBytes)} MiB.`,
   );
   if (memory) {
