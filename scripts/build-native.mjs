@@ -7,8 +7,13 @@
 // the loader (src/backend/native/load.ts) and the CLI print in one line.
 // ALEXNET_SKIP_NATIVE=1 skips everything; ALEXNET_BUILD_FROM_SOURCE=1 ignores the prebuild. Node headers come
 // from the machine (--nodedir) when it has them, so node-gyp downloads nothing there.
+// The compile happens in a staging directory (build/.staging-native-<pid>/, binding.gyp beside a link to
+// native/), never in build/ itself: node-gyp's `rebuild` starts by deleting its whole build directory, which
+// took the working addon (and build/Release/alexnet_mpi.node) with it. The new addon replaces the old one by a
+// rename, once it has loaded, so a build stopped half-way (Ctrl-C, a timeout, a killed `npx`) leaves the
+// previous addon as it was, and a build that fails keeps a previous addon that still loads.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,12 +34,20 @@ function writeStatus(status) {
 /** Notes gathered before the source build (why the prebuild was not used), prefixed to a failure. */
 const notes = [];
 
-function fail(reason, fix) {
-  // A stale addon from an earlier build must not outlive the failure report.
-  rmSync(builtAddon, { force: true });
+/** Where this run compiles (removed at exit, whatever the outcome; a killed run's is removed by the next). */
+const staging = join(buildDir, `.staging-native-${process.pid}`);
+
+/** A failure report. Where nothing can be built here (skipped, no compiler, no oneDNN) a stale addon from an
+ * earlier build must not outlive the report; where the build itself failed (`keepPrevious`), a previous addon
+ * that still loads is kept: it was working, and a failed replacement is no reason to lose it. */
+function fail(reason, fix, { keepPrevious = false } = {}) {
+  rmSync(staging, { recursive: true, force: true });
   const full = [...notes, reason].join("; ");
-  writeStatus({ ok: false, reason: full, fix });
-  console.warn(`alexnet-ts: native backend not built: ${full}${fix ? ` (fix: ${fix})` : ""}; the reference backend will be used`);
+  const kept = keepPrevious && existsSync(builtAddon) && tryLoad(builtAddon).info !== undefined;
+  if (!kept) rmSync(builtAddon, { force: true });
+  writeStatus({ ok: false, reason: full, fix, ...(kept && { previousKept: true }) });
+  const outcome = kept ? "the previous build/Release/alexnet_native.node is kept" : "the reference backend will be used";
+  console.warn(`alexnet-ts: native backend not built: ${full}${fix ? ` (fix: ${fix})` : ""}; ${outcome}`);
   process.exit(0);
 }
 
@@ -101,21 +114,47 @@ if (major !== "2") fail(`oneDNN ${major ?? "?"}.x found; this build supports the
 const nodeGyp = findNodeGyp();
 if (!nodeGyp) fail("node-gyp not found (npm provides it to install scripts; none in the package or on PATH)", "npm install -g node-gyp && npm rebuild alexnet-ts");
 
+/** Staging directories of earlier runs whose process is gone (killed half-way): nothing else removes them. */
+function removeAbandonedStaging() {
+  if (!existsSync(buildDir)) return;
+  for (const entry of readdirSync(buildDir)) {
+    const pid = Number(/^\.staging-native-(\d+)$/.exec(entry)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if (e.code === "ESRCH") rmSync(join(buildDir, entry), { recursive: true, force: true });
+    }
+  }
+}
+
 const nodeDir = findNodeDir();
 const nodeDirArgs = nodeDir ? [`--nodedir=${nodeDir}`] : [];
+removeAbandonedStaging();
+rmSync(staging, { recursive: true, force: true });
+mkdirSync(staging, { recursive: true });
+copyFileSync(join(root, "binding.gyp"), join(staging, "binding.gyp"));
+// A junction on Windows, where a directory symlink needs extra privileges.
+symlinkSync(join(root, "native"), join(staging, "native"), process.platform === "win32" ? "junction" : "dir");
 // -j 1: the build shares small machines with other work; seven files compile quickly one at a time.
 const gyp = run(nodeGyp.cmd, [...nodeGyp.pre, "rebuild", ...nodeDirArgs, "--release", "-j", "1"], {
+  cwd: staging,
   env: { ...process.env, ...(nodeDir && { npm_config_nodedir: nodeDir }) },
 });
 mkdirSync(buildDir, { recursive: true });
-writeFileSync(logFile, `node-gyp: ${nodeGyp.where} (${[nodeGyp.cmd, ...nodeGyp.pre].join(" ")})\n${gyp.stdout ?? ""}\n${gyp.stderr ?? ""}`);
+writeFileSync(logFile, `node-gyp: ${nodeGyp.where} (${[nodeGyp.cmd, ...nodeGyp.pre].join(" ")}), in ${staging}\n${gyp.stdout ?? ""}\n${gyp.stderr ?? ""}`);
 if (gyp.error || gyp.status !== 0) {
   const tail = `${gyp.error?.message ?? ""}\n${gyp.stdout ?? ""}\n${gyp.stderr ?? ""}`.split("\n").filter((l) => /error/i.test(l)).slice(0, 3).join(" | ");
-  fail(`node-gyp build failed (see ${logFile})${tail ? `: ${tail.slice(0, 300)}` : ""}`, FIX_DNNL);
+  fail(`node-gyp build failed (see ${logFile})${tail ? `: ${tail.slice(0, 300)}` : ""}`, FIX_DNNL, { keepPrevious: true });
 }
 
-// A build that links but cannot load (e.g. libdnnl.so missing at run time) counts as a failure.
-const built = tryLoad(builtAddon);
-if (!built.info) fail(`the built addon does not load: ${built.error}`, FIX_DNNL);
+// A build that links but cannot load (e.g. libdnnl.so missing at run time) counts as a failure. The check
+// loads the new addon where it was built; only then does it replace the old one, in one rename.
+const stagedAddon = join(staging, "build", "Release", "alexnet_native.node");
+const built = tryLoad(stagedAddon);
+if (!built.info) fail(`the built addon does not load: ${built.error}`, FIX_DNNL, { keepPrevious: true });
+mkdirSync(dirname(builtAddon), { recursive: true });
+renameSync(stagedAddon, builtAddon);
+rmSync(staging, { recursive: true, force: true });
 writeStatus({ ok: true, prebuilt: false, onednn: built.info.onednn, threads: built.info.threads });
 console.log(`alexnet-ts: native backend built (oneDNN ${built.info.onednn})`);

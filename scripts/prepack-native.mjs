@@ -3,11 +3,13 @@
 // libdnnl.so.2 and what it pulls in: libgomp.so.1, libOpenCL.so.1), found with ldd, plus their copyright
 // files. The addon's $ORIGIN rpath (binding.gyp) makes the loader look beside it first, so a consumer on
 // linux-x64 needs neither apt nor a compiler. The addon comes from build/Release, rebuilt from source first
-// when it is missing, older than a native source, or lacks that rpath. Other platforms pack no prebuild
-// (their install builds from source). Reports go to stderr, keeping `npm pack --json` parseable. Fails
-// loudly: a package without its prebuild is the bug this exists for.
+// when it is missing, older than a native source, or lacks that rpath (build-native.mjs compiles in a staging
+// directory and renames the result into place, so the rebuild leaves the rest of build/Release alone:
+// alexnet_mpi.node, and with it the checkout's `--distributed`). Other platforms pack no prebuild (their
+// install builds from source). Reports go to stderr, keeping `npm pack --json` parseable. Fails loudly: a
+// package without its prebuild is the bug this exists for.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -52,7 +54,17 @@ if (stale) {
     env: { ...process.env, ALEXNET_BUILD_FROM_SOURCE: "1" },
     stdio: ["ignore", 2, 2],
   });
-  if (build.status !== 0 || !existsSync(builtAddon)) die("the source build failed (see build/native-status.json); nothing to prebuild");
+  // build-native.mjs never fails an install: its verdict is in the status file (a failed build may have kept
+  // the previous, stale addon, which must not be packed).
+  let status = {};
+  try {
+    status = JSON.parse(readFileSync(join(root, "build", "native-status.json"), "utf8"));
+  } catch {
+    // no status: the build did not get that far
+  }
+  if (build.status !== 0 || status.ok !== true || !existsSync(builtAddon)) {
+    die(`the source build failed (${status.reason ?? "see build/native-status.json"}); nothing to prebuild`);
+  }
   if (!hasOriginRpath(builtAddon)) die(`${builtAddon} has no $ORIGIN rpath; check binding.gyp's ldflags`);
 }
 

@@ -2,15 +2,18 @@
 // linux-x64 addon and oneDNN into the tarball), install the tarball into a fresh project, and check that
 // `npx alexnet bench` there runs on the native backend from the prebuild (no compiler involved), that the
 // prebuild finds its bundled libraries through its $ORIGIN rpath, and that the tarball holds no tests,
-// fixtures or Python. node-addon-api comes from npm's cache (or the registry CI can reach).
+// fixtures or Python. node-addon-api comes from npm's cache (or the registry CI can reach). Packing must leave
+// the checkout working: a 2-rank `mpirun ... train --distributed` smoke step runs from it afterwards (prepack's
+// rebuild used to empty build/Release of alexnet_mpi.node).
 import assert from "node:assert/strict";
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { nativeBackend } from "./helpers.js";
+import { mpiSkip, mpirun } from "./distributedHelpers.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -79,6 +82,19 @@ describe("npm package", { skip, timeout: 240_000 }, () => {
     ]) {
       assert.ok(paths.includes(needed), `${needed} missing from the tarball`);
     }
+  });
+
+  it("packing left the checkout working: a 2-rank mpirun smoke step of `train --distributed` runs from it", { skip: skip || mpiSkip() }, () => {
+    assert.ok(tarball, "npm pack did not run");
+    const mpiAddon = join(ROOT, "build", "Release", "alexnet_mpi.node");
+    assert.ok(existsSync(mpiAddon), "npm pack removed build/Release/alexnet_mpi.node");
+    const cli = join(ROOT, "dist", "src", "cli", "main.js");
+    const args = ["train", "--variant", "28", "--width-scale", "0.125", "--epochs", "1", "--train-limit", "64", "--test-limit", "32",
+      "--batch-size", "32", "--plain", "--distributed", "--run-dir", join(work, "distributed-smoke")];
+    const r = mpirun(2, [cli, ...args], { timeoutMs: 180_000 });
+    assert.equal(r.status, 0, `mpirun -np 2 alexnet train --distributed failed after npm pack:\n${r.stderr.slice(-3000)}`);
+    assert.match(r.stdout, /on cpu \(native, 2 ranks x /, r.stdout);
+    assert.match(r.stdout, /loss [\d.]+, train acc [\d.]+, test acc [\d.]+/, r.stdout);
   });
 
   it("a fresh project that installs the tarball runs `npx alexnet bench` on the native backend, from the prebuild", () => {

@@ -3,10 +3,49 @@
 // help request wins over every other flag, as in most command lines.
 
 export class UsageError extends Error {
-  constructor(message: string) {
+  /** The command the message is about when it is narrower than the top-level one (`data show`). */
+  readonly command: string | undefined;
+  constructor(message: string, options: { command?: string } = {}) {
     super(message);
     this.name = "UsageError";
+    this.command = options.command;
   }
+}
+
+/** Edit distance (insertions, deletions, substitutions, and swaps of two neighbours: `trian` is 1 from `train`). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The candidate a mistyped `word` most likely meant (within 2 edits, fewer for short words, or a unique
+ * prefix of at least 2 letters), or null. */
+export function closestMatch(word: string, candidates: readonly string[]): string | null {
+  const w = word.toLowerCase();
+  const limit = w.length <= 3 ? 1 : 2;
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const distance = editDistance(w, c.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [c, distance];
+  }
+  if (best !== null && bestDistance <= limit) return best;
+  const prefixed = w.length >= 2 ? candidates.filter((c) => c.toLowerCase().startsWith(w)) : [];
+  return prefixed.length === 1 ? prefixed[0]! : null;
+}
+
+/** `; did you mean X?` for a mistyped word (X with `prefix`, e.g. "--"), or "". */
+export function didYouMean(word: string, candidates: readonly string[], prefix = ""): string {
+  const match = closestMatch(word, candidates);
+  return match === null ? "" : `; did you mean ${prefix}${match}?`;
 }
 
 export type FlagType = "string" | "int" | "number" | "boolean";
@@ -60,7 +99,7 @@ export function parseArgs(argv: readonly string[], specs: FlagSpecs): Parsed {
     const eq = arg.indexOf("=");
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
     const spec = specs[name];
-    if (!spec) throw new UsageError(`unknown flag '--${name}'`);
+    if (!spec) throw new UsageError(`unknown flag '--${name}'${didYouMean(name, Object.keys(specs), "--")}`);
     if (spec.type === "boolean") {
       if (eq >= 0) {
         const v = arg.slice(eq + 1);
@@ -119,8 +158,19 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
+/** Whether a synopsis names arguments besides flags: anything left after `[flags]` and `--flag VALUE`
+ * (`--checkpoint PATH [IMAGE...] [flags]` names IMAGE...; `[flags]` names none). */
+export function synopsisTakesArguments(synopsis: string): boolean {
+  return synopsis.replace(/\[flags\]/g, "").replace(/\[?--[\w-]+(?:[ =][A-Z][A-Z_]*)?\]?/g, "").trim().length > 0;
+}
+
+/** The error for an argument a command does not take (a flag name without its dashes is pointed at). */
+export function unexpectedArgument(arg: string, specs: FlagSpecs, command?: string): UsageError {
+  return new UsageError(`unexpected argument '${arg}'${didYouMean(arg, Object.keys(specs), "--")}`, { command });
+}
+
 /** A command's flags parsed, with --help answered: null when the usage was printed (the command returns 0).
- * `positional: false` refuses arguments that are not flags. */
+ * Arguments that are not flags are refused unless the synopsis names some (or `positional: true`). */
 export function parseCommand(name: string, synopsis: string, argv: readonly string[], specs: FlagSpecs,
   options: { positional?: boolean } = {}): Parsed | null {
   const parsed = parseArgs(argv, specs);
@@ -128,12 +178,13 @@ export function parseCommand(name: string, synopsis: string, argv: readonly stri
     console.log(usage(name, synopsis, specs));
     return null;
   }
-  if (options.positional === false && parsed.positional.length) throw new UsageError(`unexpected argument '${parsed.positional[0]}'`);
+  const positional = options.positional ?? synopsisTakesArguments(synopsis);
+  if (!positional && parsed.positional.length) throw unexpectedArgument(parsed.positional[0]!, specs);
   return parsed;
 }
 
-/** A command from its name, synopsis, flags and body: --help (and, with `positional: false`, stray
- * arguments) handled before the body runs. */
+/** A command from its name, synopsis, flags and body: --help and stray arguments (those the synopsis does
+ * not name) handled before the body runs. */
 export function defineCommand(name: string, synopsis: string, specs: FlagSpecs, body: (parsed: Parsed, argv: string[]) => Promise<number>,
   options: { positional?: boolean } = {}): Command {
   return {

@@ -2,7 +2,7 @@
 // files were found and that they check out, or fetch them ahead of a run.
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { parseArgs, usage, UsageError, type Command, type FlagSpecs } from "./args.js";
+import { closestMatch, parseArgs, unexpectedArgument, usage, UsageError, type Command, type FlagSpecs } from "./args.js";
 import { DataError } from "../data/idx.js";
 import {
   dataCandidates,
@@ -50,7 +50,7 @@ export function dataUsage(): string {
 
 async function show(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, SHOW_FLAGS);
-  if (positional.length > 0) throw new UsageError(`data show: unexpected argument '${positional[0]}'`);
+  if (positional.length > 0) throw unexpectedArgument(positional[0]!, SHOW_FLAGS, "data show");
   const split = flags.split as Split;
   if ((flags.count as number) > MAX_SHOW) throw new UsageError(`--count must be at most ${MAX_SHOW} (got ${flags.count})`);
   const ds = await loadFashionMnist(split, { ...(flags["data-dir"] !== undefined && { dataDir: String(flags["data-dir"]) }) });
@@ -75,7 +75,7 @@ function classCounts(labels: Uint8Array): string {
 
 async function info(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, DATA_DIR_FLAG);
-  if (positional.length > 0) throw new UsageError(`data info: unexpected argument '${positional[0]}'`);
+  if (positional.length > 0) throw unexpectedArgument(positional[0]!, DATA_DIR_FLAG, "data info");
   const opts = flags["data-dir"] !== undefined ? { dataDir: String(flags["data-dir"]) } : {};
   const found = findData(opts);
   const candidates = dataCandidates(opts);
@@ -104,7 +104,7 @@ async function info(argv: string[]): Promise<number> {
 
 async function download(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, DATA_DIR_FLAG);
-  if (positional.length > 0) throw new UsageError(`data download: unexpected argument '${positional[0]}'`);
+  if (positional.length > 0) throw unexpectedArgument(positional[0]!, DATA_DIR_FLAG, "data download");
   const loc = await locateData(flags["data-dir"] !== undefined ? { dataDir: String(flags["data-dir"]) } : {});
   console.log(`${loc.downloaded ? "downloaded to" : "already present in"} ${loc.dir} (${describeOrigin(loc.origin)})`);
   return 0;
@@ -125,22 +125,22 @@ export const dataCommand: Command = {
         return 0;
       }
     }
+    const runners: Record<string, (argv: string[]) => Promise<number>> = { show, info, download };
+    const run = Object.hasOwn(runners, sub) ? runners[sub] : undefined;
+    if (!run) {
+      const names = Object.keys(SUBCOMMANDS);
+      const match = closestMatch(sub, names);
+      throw new UsageError(`unknown subcommand '${sub}'; ${match ? `did you mean ${match}? ` : ""}subcommands: ${names.join(", ")}`);
+    }
     try {
-      switch (sub) {
-        case "show":
-          return await show(rest);
-        case "info":
-          return await info(rest);
-        case "download":
-          return await download(rest);
-        default:
-          throw new UsageError(`data: unknown subcommand '${sub}' (expected show, info or download)`);
-      }
+      return await run(rest);
     } catch (err) {
       if (err instanceof DataError) {
-        console.error(`alexnet data: ${err.message}`);
+        console.error(`alexnet data ${sub}: ${err.message}`);
         return 1;
       }
+      // A flag error belongs to the subcommand, whose --help lists its flags.
+      if (err instanceof UsageError && err.command === undefined) throw new UsageError(err.message, { command: `data ${sub}` });
       throw err;
     }
   },
