@@ -3,7 +3,8 @@
 // (not a terminal) exactly as before.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { clock, Progress, renderBar, terminalProgress, type BarField } from "../src/train/progress.js";
+import { Progress } from "../src/cli/progress.js";
+import { clock, renderBar, terminalProgress, type BarField } from "../src/io/progressBar.js";
 import type { StepInfo } from "../src/train/trainer.js";
 
 const WIDTHS = [40, 60, 80, 120];

@@ -6,12 +6,12 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, openSync, closeSync, writeSync, fsyncSync, renameSync, unlinkSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { isProcessAlive } from "../train/durableFile.js";
+import { isProcessAlive } from "../io/durableFile.js";
 import { DataError } from "./idx.js";
-import { terminalProgress } from "../train/progress.js";
+import { type ProgressSink, terminalProgress } from "../io/progressBar.js";
 
-/** The download bar lives with the training bar in one progress module; the data API still offers it. */
-export { terminalProgress };
+/** The download bar (src/io/progressBar.ts); the data API still offers it. */
+export { terminalProgress, type ProgressSink };
 
 export interface RemoteFile {
   /** File name, appended to each mirror's base URL and used as the local name. */
@@ -27,12 +27,6 @@ export interface RemoteFile {
   sameContent?: (path: string) => boolean;
 }
 
-/** Receives progress updates; the default draws a bar on stderr when it is a terminal. */
-export interface ProgressSink {
-  start(file: string, url: string, total: number | undefined): void;
-  update(received: number): void;
-  end(ok: boolean): void;
-}
 
 export interface DownloadOptions {
   /** Base URLs tried in order; each is joined with the file name. */

@@ -3,8 +3,7 @@
 // what the backend saved for it (pool workspace, dropout mask). backward() walks the nodes in reverse
 // topological order, accumulates into the `.grad` of leaves, and frees the graph unless asked to keep it.
 import type { Storage } from "../backend/backend.js";
-import { keep } from "./scope.js";
-import { Tensor } from "./tensor.js";
+import type { Tensor } from "./tensor.js";
 
 export interface GradNode {
   /** Op name, for error messages. */
@@ -109,7 +108,7 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
     grads.delete(t);
     const node = t.node;
     if (!node) {
-      setLeafGrad(t, g);
+      t.accumulateGrad(g);
       leafObserver?.(t);
       continue;
     }
@@ -125,17 +124,4 @@ export function backward(root: Tensor, grad: Tensor | undefined, retainGraph: bo
     });
     if (!retainGraph) releaseNode(node);
   }
-}
-
-// Leaf gradients live outside any tidy scope: they belong to the parameter until the optimizer clears them.
-function setLeafGrad(t: Tensor, g: Storage): void {
-  if (!t.grad) {
-    t.grad = keep(new Tensor(g));
-    return;
-  }
-  const backend = t.backend;
-  const sum = backend.binary("add", t.grad.storage, g);
-  backend.dispose(g);
-  t.grad.dispose();
-  t.grad = keep(new Tensor(sum));
 }

@@ -279,3 +279,49 @@ function resolveShape(shape: readonly number[], total: number, from: readonly nu
   checkReshape(from, out);
   return out;
 }
+
+// ---- Tensor's method forms ------------------------------------------------------------------------
+// `x.add(y)`, `x.sum()`, ... are installed on Tensor here rather than written in tensor.ts, so that the two
+// files do not import each other; every module that makes tensors by ops loads this one.
+
+declare module "./tensor.js" {
+  interface Tensor {
+    add(other: Tensor | number): Tensor;
+    sub(other: Tensor | number): Tensor;
+    mul(other: Tensor | number): Tensor;
+    div(other: Tensor | number): Tensor;
+    neg(): Tensor;
+    exp(): Tensor;
+    log(): Tensor;
+    sqrt(): Tensor;
+    relu(): Tensor;
+    sigmoid(): Tensor;
+    tanh(): Tensor;
+    sum(axes?: number | number[], keepDims?: boolean): Tensor;
+    mean(axes?: number | number[], keepDims?: boolean): Tensor;
+    matmul(other: Tensor): Tensor;
+    reshape(...shape: number[] | [number[]]): Tensor;
+    flatten(startDim?: number): Tensor;
+    transpose(): Tensor;
+  }
+}
+
+Object.assign(Tensor.prototype, {
+  add(this: Tensor, other: Tensor | number) { return add(this, other); },
+  sub(this: Tensor, other: Tensor | number) { return sub(this, other); },
+  mul(this: Tensor, other: Tensor | number) { return mul(this, other); },
+  div(this: Tensor, other: Tensor | number) { return div(this, other); },
+  neg(this: Tensor) { return neg(this); },
+  exp(this: Tensor) { return exp(this); },
+  log(this: Tensor) { return log(this); },
+  sqrt(this: Tensor) { return sqrt(this); },
+  relu(this: Tensor) { return relu(this); },
+  sigmoid(this: Tensor) { return sigmoid(this); },
+  tanh(this: Tensor) { return tanh(this); },
+  sum(this: Tensor, axes: number | number[] = [], keepDims = false) { return sum(this, axes, keepDims); },
+  mean(this: Tensor, axes: number | number[] = [], keepDims = false) { return mean(this, axes, keepDims); },
+  matmul(this: Tensor, other: Tensor) { return matmul(this, other); },
+  reshape(this: Tensor, ...shape: number[] | [number[]]) { return reshape(this, Array.isArray(shape[0]) ? shape[0] : (shape as number[])); },
+  flatten(this: Tensor, startDim = 1) { return flatten(this, startDim); },
+  transpose(this: Tensor) { return transpose(this); },
+});

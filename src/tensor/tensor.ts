@@ -4,8 +4,7 @@
 import { type Backend, type DType, type Storage, numel } from "../backend/backend.js";
 import { getBackend } from "../backend/registry.js";
 import { type GradNode, backward as runBackward, releaseNode } from "./autograd.js";
-import { track } from "./scope.js";
-import * as ops from "./ops.js";
+import { keep, track } from "./scope.js";
 
 export type NestedArray = number | NestedArray[];
 
@@ -165,49 +164,21 @@ export class Tensor {
     return this;
   }
 
-  // ---- ops as methods (see ops.ts and functional.ts) ------------------------------------------------
+  // The op methods (x.add(y), x.sum(), ...) are declared and installed by ops.ts, which needs this class:
+  // defining them here would make the two files import each other.
 
-  add(other: Tensor | number): Tensor {
-    return ops.add(this, other);
-  }
-  sub(other: Tensor | number): Tensor {
-    return ops.sub(this, other);
-  }
-  mul(other: Tensor | number): Tensor {
-    return ops.mul(this, other);
-  }
-  div(other: Tensor | number): Tensor {
-    return ops.div(this, other);
-  }
-  neg(): Tensor {
-    return ops.neg(this);
-  }
-  exp(): Tensor {
-    return ops.exp(this);
-  }
-  log(): Tensor {
-    return ops.log(this);
-  }
-  relu(): Tensor {
-    return ops.relu(this);
-  }
-  sum(axes: number | number[] = [], keepDims = false): Tensor {
-    return ops.sum(this, axes, keepDims);
-  }
-  mean(axes: number | number[] = [], keepDims = false): Tensor {
-    return ops.mean(this, axes, keepDims);
-  }
-  matmul(other: Tensor): Tensor {
-    return ops.matmul(this, other);
-  }
-  reshape(...shape: number[] | [number[]]): Tensor {
-    return ops.reshape(this, Array.isArray(shape[0]) ? shape[0] : (shape as number[]));
-  }
-  flatten(startDim = 1): Tensor {
-    return ops.flatten(this, startDim);
-  }
-  transpose(): Tensor {
-    return ops.transpose(this);
+  /** Adds `g` to this leaf's gradient (autograd's accumulation into `.grad`); the gradient outlives every
+   * tidy scope: it belongs to the tensor until the optimizer clears it. Takes `g` over. */
+  accumulateGrad(g: Storage): void {
+    if (!this.grad) {
+      this.grad = keep(new Tensor(g));
+      return;
+    }
+    const backend = this.backend;
+    const sum = backend.binary("add", this.grad.storage, g);
+    backend.dispose(g);
+    this.grad.dispose();
+    this.grad = keep(new Tensor(sum));
   }
 }
 

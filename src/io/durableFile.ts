@@ -3,7 +3,20 @@
 // named in a temporary file's name still runs (its leftovers are deleted only once it does not). Checkpoints
 // and downloads build on it.
 import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
-import { type FileRecord, sha256 } from "./checkpointFormat.js";
+import { createHash } from "node:crypto";
+
+/** A file as the manifest records it. */
+export interface FileRecord {
+  bytes: number;
+  sha256: string;
+}
+
+/** The SHA-256 of the chunks, hex. */
+export function sha256(chunks: readonly Uint8Array[]): string {
+  const h = createHash("sha256");
+  for (const c of chunks) h.update(c);
+  return h.digest("hex");
+}
 
 /** Writes a new file (it must not exist), fsyncs it, and returns its size and checksum. */
 export function writeDurable(path: string, chunks: readonly Uint8Array[]): FileRecord {
