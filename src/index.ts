@@ -25,3 +25,7 @@ export const nativeBackendError: string | null = "error" in native ? native.erro
 export { loadDataFashionMnist, type LoadDataOptions } from "./data/d2l.js";
 export { DataLoader, type DataLoaderOptions } from "./data/loader.js";
 export { loadFashionMnist } from "./data/fashionMnist.js";
+
+// ONNX export (browser-safe, also `alexnet-ts/onnx`; kept out of `alexnet-ts/core`, whose bundle it would
+// grow by protobufjs' ~96 KiB).
+export { exportOnnx, exportOnnxAsync, planOnnx, OnnxExportError, type OnnxExportOptions } from "./export/onnx.js";
