@@ -9,6 +9,7 @@ import { ReLU } from "../nn/activation.js";
 import { Dropout } from "../nn/dropout.js";
 import type { Module } from "../nn/module.js";
 import type { Sequential } from "../nn/sequential.js";
+import { type ModuleCall, traceCalls } from "../models/trace.js";
 
 /** One row of the table (stable JSON schema, see docs in analyze CLI). */
 export interface LayerStats {
@@ -76,11 +77,14 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
   const bpv = options.bytesPerValue ?? 4;
   const shapes = net.layerShapes(inputShape);
   const layers = [...net];
+  // A child with children of its own (a block of d2l's VGG, GoogLeNet, ResNet, DenseNet) counts the work
+  // of everything inside it, at the shapes one traced forward gives each submodule.
+  const calls = layers.some((l) => l.children().length > 0) ? traceCalls(net, [1, ...inputShape.slice(1)]) : null;
   const rows: LayerStats[] = layers.map((layer, i) => {
     const outShape = shapes[i]!;
     const params = layer.parameters().reduce((n, p) => n + p.numel, 0);
     const buffers = layer.buffers().reduce((n, t) => n + t.numel, 0);
-    const work = layerWork(layer, numel(outShape) / inputShape[0]!, i === 0);
+    const work = calls && layer.children().length > 0 ? nestedWork(layer, calls, i === 0) : layerWork(layer, numel(outShape) / inputShape[0]!, i === 0);
     return {
       index: i,
       type: layer.constructor.name,
@@ -117,6 +121,27 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
   };
   totals.trainingBytes = totals.paramBytes + totals.bufferBytes + totals.gradBytes + totals.optimizerBytes + totals.activationBytes + inputBytes;
   return { batchSize: inputShape[0]!, inputShape: [...inputShape], bytesPerValue: bpv, layers: rows, totals };
+}
+
+/** The work of a block: the sum of layerWork over every call of every module inside it (a Conv2d, Linear,
+ * pooling, ReLU or Dropout module; functions a forward calls, such as a Residual's relu(add(...)), are not
+ * modules and are not counted). The first Conv2d/Linear of the network's first block has no input gradient. */
+function nestedWork(block: Module, calls: ReadonlyMap<Module, ModuleCall[]>, first: boolean) {
+  const total = { macs: 0, flops: 0, backwardFlops: 0, elementOps: 0 };
+  let firstWeighted = first;
+  for (const m of block.modules()) {
+    if (m.children().length > 0) continue;
+    for (const c of calls.get(m) ?? []) {
+      const isWeighted = m instanceof Conv2d || m instanceof Linear;
+      const w = layerWork(m, numel(c.output) / c.output[0]!, isWeighted && firstWeighted);
+      if (isWeighted) firstWeighted = false;
+      total.macs += w.macs;
+      total.flops += w.flops;
+      total.backwardFlops += w.backwardFlops;
+      total.elementOps += w.elementOps;
+    }
+  }
+  return total;
 }
 
 /** Work per example; `outputs` is the number of output values per example. */

@@ -1,16 +1,20 @@
 // `alexnet analyze`: the per-layer table of parameters, memory and compute for the network as built, the
 // seed's two answers computed from it, training memory at batch B (estimated and measured), and with
 // --profile the measured time per layer.
-import { alexNet, alexNetInputShape, ALEXNET_VARIANTS, type AlexNetVariant } from "../models/alexnet.js";
+import { ALEXNET_VARIANTS } from "../models/alexnet.js";
+import { Sequential } from "../nn/sequential.js";
 import { analyzeNetwork, answers, reluFusedLayers, type NetworkStats } from "../analysis/analyze.js";
 import { measureTrainingMemory, profileLayers, type LayerTiming, type MemoryMeasurement } from "../analysis/profile.js";
 import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+import { buildChecked, buildMeta, chooseFromFlags, MODEL_FLAGS, trainInput } from "./modelChoice.js";
+import { parseInput } from "./summary.js";
 
 const FLAGS: FlagSpecs = {
-  variant: { type: "string", choices: ALEXNET_VARIANTS, default: "224", help: "network variant" },
-  "batch-size": { type: "int", min: 1, default: 128, help: "batch size for activation and training memory" },
-  input: { type: "string", help: "input as CxHxW (default: 1x224x224 or 1x28x28)" },
+  ...MODEL_FLAGS,
+  variant: { type: "string", choices: ALEXNET_VARIANTS, help: "AlexNet's variant: 224 (default) or 28" },
+  "batch-size": { type: "int", min: 1, help: "batch size for activation and training memory (default: the model's recipe)" },
+  input: { type: "string", help: "input as CxHxW (default: the model's training input, e.g. 1x224x224; AlexNet 28: 1x28x28)" },
   classes: { type: "int", min: 1, default: 10, help: "output classes" },
   momentum: { type: "number", min: 0, default: 0, help: "SGD momentum (> 0 adds a buffer per parameter)" },
   measure: { type: "boolean", help: "measure a real training step's memory (default: on with the native backend)" },
@@ -27,21 +31,20 @@ const MiB = (b: number): string => (b / 2 ** 20).toFixed(1);
 const int = (n: number): string => n.toLocaleString("en-US");
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
-function parseInput(raw: string | undefined, variant: AlexNetVariant): [number, number, number] {
-  if (raw === undefined) return alexNetInputShape({ variant });
-  const m = /^(\d+)x(\d+)x(\d+)$/.exec(raw);
-  if (!m || Number(m[2]) !== Number(m[3])) throw new UsageError(`--input must be CxHxW with H = W, e.g. 3x224x224 (got '${raw}')`);
-  return [Number(m[1]), Number(m[2]), Number(m[3])];
-}
 
 export const analyzeCommand: Command = defineCommand("analyze", "[flags]", FLAGS, async ({ flags }) => {
     const plot = flags.plot as string | undefined;
     if (plot !== undefined && !/\.(svg|png)$/.test(plot)) throw new UsageError(`--plot needs a file ending in .svg or .png (got '${plot}')`);
-    const variant = flags.variant as AlexNetVariant;
-    const [c, h] = parseInput(flags.input as string | undefined, variant);
-    const batch = flags["batch-size"] as number;
+    const choice = await chooseFromFlags(flags);
+    const input = flags.input === undefined ? trainInput(choice.recipe.resize) : parseInput(flags.input as string);
+    const [c, h] = input;
+    const batch = (flags["batch-size"] as number | undefined) ?? choice.recipe.batchSize;
+    const classes = flags.classes as number;
+    buildMeta(choice, classes, input).dispose(); // a model that does not fit the input fails before any work
     const backend = await selectBackend(flags);
-    const net = await alexNet({ variant, inChannels: c, classes: flags.classes as number, imageSize: h }).to(backend);
+    const built = buildChecked(choice, classes, input);
+    // The table's rows are the top-level layers of a Sequential; another Module is one row.
+    const net = await (built instanceof Sequential ? built : new Sequential(built)).to(backend);
     const inputShape = [batch, c, h, h];
     const momentum = flags.momentum as number;
     const stats = analyzeNetwork(net, inputShape, { momentum: momentum > 0 });
@@ -54,12 +57,17 @@ export const analyzeCommand: Command = defineCommand("analyze", "[flags]", FLAGS
       const { writeAnalysisPlot } = await import("../analysis/plot.js");
       writeAnalysisPlot(flags.plot as string, stats, timings);
     }
-    const description = `AlexNet (variant ${variant}), input [${inputShape.join(", ")}], ${flags.classes} classes, ${backend.precision?.() === "bf16" ? "bf16 mixed precision (the estimate counts fp32 storage; the measured step stores bf16 activations)" : "fp32"}, SGD${momentum > 0 ? ` with momentum ${momentum}` : " without momentum"}`;
+    const description = `${choice.title}, input [${inputShape.join(", ")}], ${flags.classes} classes, ${backend.precision?.() === "bf16" ? "bf16 mixed precision (the estimate counts fp32 storage; the measured step stores bf16 activations)" : "fp32"}, SGD${momentum > 0 ? ` with momentum ${momentum}` : " without momentum"}`;
     if (flags.json) {
       console.log(JSON.stringify(toJson(stats, memory, timings, description, backend.describe()), null, 2));
     } else {
       const skipped = measure ? null : flags["no-measure"] ? "--no-measure" : `the ${backend.name} backend is slow at this size; --measure forces it`;
       console.log(report(stats, memory, timings, description, backend.describe(), backend.name, skipped).join("\n"));
+      if ([...net].some((l) => l.children().length > 0)) {
+        console.log("\nRows are the network's top-level layers. A block's params, MACs, FLOPs and element ops are those of every layer inside it " +
+          "(each Conv2d, Linear, pooling, ReLU and Dropout module at the shapes one traced forward gives it; a forward's own relu/add/cat are not counted); " +
+          "its out and saved MiB count only the block's output, not the activations inside it.");
+      }
       if (flags.plot) console.log(`\nplot written to ${flags.plot}`);
     }
     net.dispose();

@@ -1,7 +1,9 @@
 // `alexnet bench`: training and inference throughput of AlexNet on random data (timed like d2l: data
 // loading excluded), median over timed steps after warm-up, per precision (fp32, bf16 or both): examples/s,
 // effective TFLOP/s from the analysis, the share of time per kind of op, and how bf16 runs on this CPU.
-import { alexNet, alexNetInputShape, ALEXNET_VARIANTS, initWeights, type AlexNetVariant } from "../models/alexnet.js";
+import { ALEXNET_VARIANTS, initWeights } from "../models/alexnet.js";
+import type { Module } from "../nn/module.js";
+import { Sequential } from "../nn/sequential.js";
 import { analyzeNetwork } from "../analysis/analyze.js";
 import { SGD } from "../optim/sgd.js";
 import { noGrad } from "../tensor/autograd.js";
@@ -9,15 +11,18 @@ import { rand } from "../tensor/creation.js";
 import { crossEntropy } from "../tensor/functional.js";
 import { manualSeed, Rng } from "../tensor/random.js";
 import { keep, tidy } from "../tensor/scope.js";
-import { type Command, type FlagSpecs, defineCommand } from "./args.js";
+import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+import { type ModelChoice, buildChecked, buildMeta, chooseFromFlags, MODEL_FLAGS, trainInput } from "./modelChoice.js";
 import type { Backend, Precision } from "../backend/backend.js";
 import { applyPrecision, precisionSupportOf, PRECISIONS } from "../backend/precision.js";
 import { DISTRIBUTED_FLAGS } from "../distributed/cli.js"; // distributed: --distributed runs src/distributed/bench.ts
 
 const FLAGS: FlagSpecs = {
-  variant: { type: "string", choices: ALEXNET_VARIANTS, default: "28", help: "network variant" },
-  "batch-size": { type: "int", min: 1, default: 128, help: "batch size" },
+  ...MODEL_FLAGS,
+  variant: { type: "string", choices: ALEXNET_VARIANTS, help: "AlexNet's variant (default here: 28)" },
+  "batch-size": { type: "int", min: 1, help: "batch size (default: the model's recipe; AlexNet 128)" },
+  resize: { type: "int", min: 1, help: "input size N x N (default: the model's recipe, e.g. 96 for ResNet-18; AlexNet 28: 28)" },
   steps: { type: "int", min: 1, default: 10, help: "timed steps (median reported)" },
   warmup: { type: "int", min: 0, default: 2, help: "untimed steps first" },
   mode: { type: "string", choices: ["both", "train", "infer"], default: "both", help: "what to time" },
@@ -64,7 +69,9 @@ async function timeSteps(backend: Backend, warmup: number, steps: number, step: 
 }
 
 interface BenchOptions {
-  variant: AlexNetVariant;
+  choice: ModelChoice;
+  /** One example's shape (C, H, W). */
+  input: [number, number, number];
   batch: number;
   steps: number;
   warmup: number;
@@ -75,10 +82,11 @@ interface BenchOptions {
 async function benchPrecision(backend: Backend, precision: Precision, o: BenchOptions, warn: (msg: string) => void) {
   const support = applyPrecision(backend, precision, warn);
   manualSeed(0);
-  const net = await alexNet({ variant: o.variant }).to(backend);
+  const built: Module = buildChecked(o.choice, 10, o.input);
+  const net = await built.to(backend);
   initWeights(net);
-  const shape = [o.batch, ...alexNetInputShape({ variant: o.variant })];
-  const stats = analyzeNetwork(net, shape);
+  const shape = [o.batch, ...o.input];
+  const stats = analyzeNetwork(net instanceof Sequential ? net : new Sequential(net), shape);
   const rng = new Rng(1);
   const x = keep(rand(shape, { backend, rng }));
   const labels = Int32Array.from({ length: o.batch }, () => rng.nextU32() % 10);
@@ -113,7 +121,7 @@ async function benchPrecision(backend: Backend, precision: Precision, o: BenchOp
   const perExampleTrain = stats.totals.flops + stats.totals.backwardFlops;
   const threads = (backend as { threads?: () => number }).threads?.() ?? 1;
   return {
-    variant: o.variant, batch_size: o.batch, steps: o.steps, warmup: o.warmup, backend: backend.name, device: backend.describe(),
+    model: o.choice.record.model, ...(o.choice.record.variant ? { variant: o.choice.record.variant } : {}), input: o.input, batch_size: o.batch, steps: o.steps, warmup: o.warmup, backend: backend.name, device: backend.describe(),
     precision, bf16: precision === "bf16" ? support : null, threads,
     train_examples_per_sec: trainRate, infer_examples_per_sec: inferRate,
     train_tflops: trainRate ? (trainRate * perExampleTrain) / 1e12 : null,
@@ -131,9 +139,16 @@ function sharesLine(shares: Shares | null): string {
 }
 
 export const benchCommand: Command = defineCommand("bench", "[flags]", FLAGS, async ({ flags }) => {
-    if (flags.distributed) return (await import("../distributed/bench.js")).runDistributedBench(flags);
+    if (flags.distributed) {
+      // distributed: AlexNet only (src/distributed/bench.ts), with this command's AlexNet defaults.
+      if (flags.model !== "alexnet") throw new UsageError("bench --distributed times AlexNet only; drop --model");
+      return (await import("../distributed/bench.js")).runDistributedBench({ ...flags, variant: flags.variant ?? "28", "batch-size": flags["batch-size"] ?? 128 });
+    }
+    const choice = await chooseFromFlags(flags, "28");
+    const input = trainInput((flags.resize as number | undefined) ?? choice.recipe.resize);
+    buildMeta(choice, 10, input).dispose(); // a model that does not fit the input fails before any work
     const opts: BenchOptions = {
-      variant: flags.variant as AlexNetVariant, batch: flags["batch-size"] as number, steps: flags.steps as number,
+      choice, input, batch: (flags["batch-size"] as number | undefined) ?? choice.recipe.batchSize, steps: flags.steps as number,
       warmup: flags.warmup as number, mode: flags.mode as string,
     };
     const which = flags.precision as string;
@@ -141,7 +156,7 @@ export const benchCommand: Command = defineCommand("bench", "[flags]", FLAGS, as
     const backend = await selectBackend({ ...flags, precision: precisions[0] });
     if (!flags.json) {
       const support = precisionSupportOf(backend, "bf16");
-      console.log(`AlexNet variant ${opts.variant}, batch ${opts.batch}, on ${backend.describe().replace(", bf16", "")}; median of ${opts.steps} steps after ${opts.warmup} warm-up; TFLOP/s effective counts direct-convolution FLOPs`);
+      console.log(`${choice.title.replace(/^AlexNet \(variant (\w+)\)$/, "AlexNet variant $1")}, input [${input.join(", ")}], batch ${opts.batch}, on ${backend.describe().replace(", bf16", "")}; median of ${opts.steps} steps after ${opts.warmup} warm-up; TFLOP/s effective counts direct-convolution FLOPs`);
       console.log(`bf16 here: ${support.level} (${support.detail})`);
       if (support.level === "native" && backend.name === "native") console.log(BF16_LAYER_CHOICE);
     }

@@ -1,15 +1,16 @@
-// `alexnet eval --checkpoint PATH`: test accuracy, per-class accuracy and the confusion matrix (a table,
+// `alexnet eval --checkpoint PATH`: the checkpoint's model (recorded by `alexnet train --model`), its test accuracy, per-class accuracy and the confusion matrix (a table,
 // and a PNG heatmap).
 import { writeFileSync } from "node:fs";
 import { DataLoader } from "../data/loader.js";
 import { loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
 import { confusionMatrix, confusionPng, confusionTable } from "../train/confusion.js";
-import { loadModel } from "../train/model.js";
 import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+import { CHECKPOINT_MODEL_FLAGS, loadCheckpointModel } from "./modelChoice.js";
 
 const FLAGS: FlagSpecs = {
   checkpoint: { type: "string", help: "run directory, checkpoint directory or model.safetensors" },
+  ...CHECKPOINT_MODEL_FLAGS,
   "data-dir": { type: "string", help: "directory with the four Fashion-MNIST files" },
   "test-limit": { type: "int", min: 1, help: "use only the first N test examples" },
   "batch-size": { type: "int", min: 1, default: 256, help: "evaluation batch size" },
@@ -23,16 +24,20 @@ export const evalCommand: Command = defineCommand("eval", "--checkpoint PATH [fl
     if (!path) throw new UsageError("--checkpoint PATH is required");
     const backend = await selectBackend(flags);
     const log = (m: string): void => console.error(m);
-    const { net, variant, classes, source } = await loadModel(path, backend, log);
+    // The checkpoint names its model (any --model it was trained with); AlexNet checkpoints from before that
+    // are recognised by their weights.
+    const { net, saved, title, source } = await loadCheckpointModel(path, backend, log,
+      { model: flags.model as string | undefined, resize: flags.resize as number | undefined });
+    const classes = saved.classes;
     const test = await loadFashionMnist("test", { dataDir: flags["data-dir"] as string | undefined, log });
     const loader = new DataLoader(test, {
-      batchSize: flags["batch-size"] as number, shuffle: false, resize: variant === "224" ? 224 : undefined,
+      batchSize: flags["batch-size"] as number, shuffle: false, resize: saved.resize ?? undefined,
       limit: flags["test-limit"] as number | undefined,
     });
     try {
       const c = await confusionMatrix(net, loader, backend, classes);
       const labels = classes === TEXT_LABELS.length ? TEXT_LABELS : Array.from({ length: classes }, (_, i) => `class ${i}`);
-      console.log(`${source} (AlexNet variant ${variant}) on ${c.total} test examples, ${backend.describe()}`);
+      console.log(`${source} (${title.replace(/^AlexNet \(variant (\w+)\)$/, "AlexNet variant $1")}) on ${c.total} test examples, ${backend.describe()}`);
       console.log(`test acc ${c.accuracy.toFixed(3)}\n`);
       for (const line of confusionTable(c, labels)) console.log(line);
       writeFileSync(flags.out as string, confusionPng(c, labels));

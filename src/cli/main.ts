@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// The `alexnet` command line: dispatches to one subcommand; usage errors print one line plus the usage and
-// exit 2; other errors print their message (no stack trace unless ALEXNET_DEBUG is set) and exit 1.
+// The `alexnet` command line: dispatches to one subcommand; usage errors (an unknown or mistyped command or
+// flag, with the likely one named; a stray argument) print one line and exit 2; other errors print their
+// message (no stack trace unless ALEXNET_DEBUG is set) and exit 1.
 // `--version`/`-v` prints package.json's version; `-h`/`--help` works on every command, and `help <command>`
 // is `<command> --help`.
 import { packageVersion } from "../packageRoot.js";
-import { type Command, UsageError } from "./args.js";
+import { type Command, closestMatch, UsageError } from "./args.js";
 
 /** Commands load on demand, so one command's dependencies (native addon, data files) never slow or break another. */
 interface CommandEntry {
@@ -15,13 +16,15 @@ interface CommandEntry {
 
 const COMMANDS: CommandEntry[] = [
   { name: "summary", summary: "print each layer's output shape for a 1xCxHxW input (d2l's table)", load: async () => (await import("./summary.js")).summaryCommand },
-  { name: "train", summary: "train AlexNet on Fashion-MNIST (d2l's train_ch6), with plots, checkpoints and resume", load: async () => (await import("./train.js")).trainCommand },
+  { name: "train", summary: "train a model (--model, default AlexNet) on Fashion-MNIST (d2l's train_ch6), with plots, checkpoints and resume", load: async () => (await import("./train.js")).trainCommand },
   { name: "eval", summary: "test accuracy, per-class accuracy and confusion matrix of a checkpoint", load: async () => (await import("./eval.js")).evalCommand },
   { name: "predict", summary: "top-3 labels of images, or test images with true and predicted labels", load: async () => (await import("./predict.js")).predictCommand },
   { name: "analyze", summary: "per-layer parameters, memory and compute; which layer needs the most", load: async () => (await import("./analyze.js")).analyzeCommand },
   { name: "bench", summary: "training and inference examples/s on random data", load: async () => (await import("./bench.js")).benchCommand },
   { name: "data", summary: "look at the Fashion-MNIST data (data show, data info)", load: async () => (await import("./data.js")).dataCommand },
   { name: "serve", summary: "serve the web page: train, inspect and predict in the browser", load: async () => (await import("./serve.js")).serveCommand },
+  { name: "export", summary: "write a checkpoint as an ONNX model (ONNX Runtime, onnxruntime-web, Netron)", load: async () => (await import("./export.js")).exportCommand },
+  { name: "models", summary: "list the models --model takes: d2l's CNNs with parameters, MACs and recipe", load: async () => (await import("./models.js")).modelsCommand },
 ];
 
 function mainUsage(): string {
@@ -52,7 +55,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {
-    console.error(`alexnet: unknown command '${name}'\n\n${mainUsage()}`);
+    const names = COMMANDS.map((c) => c.name);
+    if (name.startsWith("-")) {
+      const match = closestMatch(name.replace(/^-+/, ""), ["version", "help"]);
+      console.error(`alexnet: unknown flag '${name}'; ${match ? `did you mean --${match}? ` : ""}a command comes first: ${names.join(", ")} (see alexnet --help)`);
+      return 2;
+    }
+    const match = closestMatch(name, names);
+    console.error(`alexnet: unknown command '${name}'; ${match ? `did you mean ${match}? ` : ""}commands: ${names.join(", ")} (see alexnet --help)`);
     return 2;
   }
   try {
@@ -60,7 +70,8 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`alexnet ${name}: ${e.message} (see alexnet ${name} --help)`);
+      const command = e.command ?? name;
+      console.error(`alexnet ${command}: ${e.message} (see alexnet ${command} --help)`);
       return 2;
     }
     const err = e as Error;

@@ -8,13 +8,14 @@ import { imageGrid } from "../data/grid.js";
 import { encodePng, type Raster } from "../data/png.js";
 import { loadImageForModel } from "../data/decode/file.js";
 import { argmaxRows } from "../train/trainer.js";
-import { loadModel } from "../train/model.js";
 import { probabilities } from "../models/probabilities.js";
 import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+import { CHECKPOINT_MODEL_FLAGS, loadCheckpointModel } from "./modelChoice.js";
 
 const FLAGS: FlagSpecs = {
   checkpoint: { type: "string", help: "run directory, checkpoint directory or model.safetensors" },
+  ...CHECKPOINT_MODEL_FLAGS,
   "from-test": { type: "int", min: 1, help: "predict the first N test images and draw them with true/predicted labels" },
   out: { type: "string", default: "predictions.png", help: "PNG file for --from-test" },
   "data-dir": { type: "string", help: "directory with the four Fashion-MNIST files" },
@@ -30,8 +31,13 @@ export const predictCommand: Command = defineCommand("predict", "--checkpoint PA
     const fromTest = flags["from-test"] as number | undefined;
     if (!fromTest && positional.length === 0) throw new UsageError("give image files (PNG or JPEG) or --from-test N");
     const backend = await selectBackend(flags);
-    const { net, variant, classes } = await loadModel(path, backend, (m) => console.error(m));
-    const size = variant === "224" ? 224 : 28;
+    const { net, saved } = await loadCheckpointModel(path, backend, (m) => console.error(m),
+      { model: flags.model as string | undefined, resize: flags.resize as number | undefined });
+    const { classes, size, resize, inChannels } = saved;
+    if (inChannels !== 1) {
+      net.dispose();
+      throw new Error(`${path}: the model takes ${inChannels}-channel images; predict feeds grey Fashion-MNIST-like images (1 channel)`);
+    }
     const labels = classes === TEXT_LABELS.length ? TEXT_LABELS : Array.from({ length: classes }, (_, i) => `class ${i}`);
     try {
       for (const file of positional) {
@@ -42,7 +48,7 @@ export const predictCommand: Command = defineCommand("predict", "--checkpoint PA
       if (fromTest) {
         const test = await loadFashionMnist("test", { dataDir: flags["data-dir"] as string | undefined });
         const n = Math.min(fromTest, test.count, 1000);
-        const loader = new DataLoader(test, { batchSize: n, shuffle: false, limit: n, resize: size === 224 ? 224 : undefined, worker: false });
+        const loader = new DataLoader(test, { batchSize: n, shuffle: false, limit: n, resize: resize ?? undefined, worker: false });
         const batch = loader.batchSync(0, 0);
         const probs = await probabilities(net, batch.images, [...batch.shape], backend);
         const predicted = probs.map((p) => argmaxRows(p, 1, classes)[0]!);

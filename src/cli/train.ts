@@ -1,19 +1,23 @@
-// `alexnet train`: d2l's train_ch6 on Fashion-MNIST with d2l's defaults (variant 224, 10 epochs, lr 0.01,
-// batch 128, plain SGD, Xavier-uniform init), live progress, metrics and plots in a run directory,
+// `alexnet train`: d2l's train_ch6 on Fashion-MNIST for any model (--model: the zoo's, or a file), with the
+// model's recipe as defaults (AlexNet: variant 224, 10 epochs, lr 0.01, batch 128; plain SGD, Xavier-uniform
+// init) and each flag overriding, live progress, metrics and plots in a run directory,
 // atomic checkpoints, resume, and a clean stop on Ctrl-C or a diverging loss.
+import { existsSync, rmSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import type { Backend, Precision } from "../backend/backend.js";
-import { alexNet, ALEXNET_VARIANTS, initWeights, type AlexNetVariant } from "../models/alexnet.js";
+import { ALEXNET_VARIANTS, initWeights, type AlexNetVariant } from "../models/alexnet.js";
 import { DataLoader } from "../data/loader.js";
-import { describeSource, loadFashionMnist } from "../data/fashionMnist.js";
+import { describeSource, loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
 import { SGD } from "../optim/sgd.js";
 import { manualSeed } from "../tensor/random.js";
 import { DivergedError, finalLines, initialTrainState, trainCh6, type TrainState } from "../train/trainer.js";
-import { Progress } from "../train/progress.js";
+import { Progress } from "./progress.js";
 import { RunDirectory, defaultRunDir, readConfig, writeConfig } from "../train/runDir.js";
 import { checkWritable, publishModel, readLatestCheckpoint, writeCheckpoint } from "../train/checkpoint.js";
 import { restoreTraining, snapshot } from "../train/snapshot.js";
 import { type Command, type FlagSpecs, type ParsedFlags, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
+import { type ModelChoice, buildChecked, buildMeta, chooseFromFlags, chooseModel, MODEL_FLAGS, modelMetadata, trainInput } from "./modelChoice.js";
 import { packageVersion } from "../packageRoot.js";
 // --distributed (issue 17): every use below is marked "distributed:".
 import { DISTRIBUTED_FLAGS, describeWorld, rankZeroValue, shardDataset, silentStream, startDistributed } from "../distributed/cli.js";
@@ -21,10 +25,12 @@ import { codeVersion, dataChecksum } from "../distributed/settings.js";
 import { unsplittable } from "../distributed/sampler.js";
 
 export const TRAIN_FLAGS: FlagSpecs = {
-  variant: { type: "string", choices: ALEXNET_VARIANTS, default: "224", help: "224 (Fashion-MNIST resized, d2l) or 28 (no resize)" },
-  epochs: { type: "int", min: 1, default: 10, help: "epochs" },
-  lr: { type: "number", min: 0, default: 0.01, help: "learning rate" },
-  "batch-size": { type: "int", min: 1, default: 128, help: "batch size" },
+  ...MODEL_FLAGS,
+  variant: { type: "string", choices: ALEXNET_VARIANTS, help: "AlexNet's: 224 (Fashion-MNIST resized, d2l; the default) or 28 (no resize)" },
+  epochs: { type: "int", min: 1, help: "epochs (default: the model's recipe, `alexnet models`)" },
+  lr: { type: "number", min: 0, help: "learning rate (default: the model's recipe)" },
+  "batch-size": { type: "int", min: 1, help: "batch size (default: the model's recipe)" },
+  resize: { type: "int", min: 1, help: "resize images to N x N (default: the model's recipe; 28 is no resize)" },
   momentum: { type: "number", min: 0, default: 0, help: "SGD momentum" },
   "weight-decay": { type: "number", min: 0, default: 0, help: "SGD weight decay" },
   seed: { type: "int", min: 0, default: 0, help: "seed of initialisation, shuffling and dropout" },
@@ -43,7 +49,12 @@ export const TRAIN_FLAGS: FlagSpecs = {
 
 /** The settings that define a run (stored in config.json; a resumed run takes them from there). */
 interface RunSettings {
-  variant: AlexNetVariant;
+  /** The model: a zoo name or the absolute path of a user's file (runs from before --model: alexnet). */
+  model: string;
+  /** AlexNet's variant; null for other models. */
+  variant: AlexNetVariant | null;
+  /** The side images are resized to; null: Fashion-MNIST's 28x28 (runs from before --resize: by variant). */
+  resize: number | null;
   epochs: number;
   lr: number;
   batchSize: number;
@@ -57,16 +68,20 @@ interface RunSettings {
   precision: Precision;
 }
 
-function settingsFromFlags(flags: ParsedFlags): RunSettings {
+/** The run's settings: the flags given, the model's recipe for the rest. */
+function settingsFromFlags(flags: ParsedFlags, choice: ModelChoice): RunSettings {
+  const resize = (flags.resize as number | undefined) ?? choice.recipe.resize;
   return {
-    variant: flags.variant as AlexNetVariant,
-    epochs: flags.epochs as number,
-    lr: flags.lr as number,
-    batchSize: flags["batch-size"] as number,
+    model: choice.record.model,
+    variant: choice.record.variant ?? null,
+    resize: resize === 28 ? null : resize,
+    epochs: (flags.epochs as number | undefined) ?? choice.recipe.epochs,
+    lr: (flags.lr as number | undefined) ?? choice.recipe.lr,
+    batchSize: (flags["batch-size"] as number | undefined) ?? choice.recipe.batchSize,
     momentum: flags.momentum as number,
     weightDecay: flags["weight-decay"] as number,
     seed: flags.seed as number,
-    widthScale: flags["width-scale"] as number,
+    widthScale: choice.record.widthScale ?? 1,
     trainLimit: (flags["train-limit"] as number | undefined) ?? null,
     testLimit: (flags["test-limit"] as number | undefined) ?? null,
     precision: flags.precision as Precision,
@@ -90,11 +105,11 @@ function checkSavedValue(where: string, v: unknown, flag: string, optional: bool
 
 function checkSavedSettings(settings: RunSettings): void {
   const keys: [keyof RunSettings, string][] = [
-    ["variant", "variant"], ["epochs", "epochs"], ["lr", "lr"], ["batchSize", "batch-size"], ["momentum", "momentum"],
+    ["model", "model"], ["variant", "variant"], ["resize", "resize"], ["epochs", "epochs"], ["lr", "lr"], ["batchSize", "batch-size"], ["momentum", "momentum"],
     ["weightDecay", "weight-decay"], ["seed", "seed"], ["widthScale", "width-scale"], ["trainLimit", "train-limit"], ["testLimit", "test-limit"],
     ["precision", "precision"],
   ];
-  for (const [key, flag] of keys) checkSavedValue(`settings.${key}`, settings[key], flag, key === "trainLimit" || key === "testLimit");
+  for (const [key, flag] of keys) checkSavedValue(`settings.${key}`, settings[key], flag, ["trainLimit", "testLimit", "variant", "resize"].includes(key));
 }
 
 /** A resumed run keeps its settings; only --epochs may extend it. Other run-defining flags are an error. */
@@ -102,6 +117,9 @@ function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<str
   const settings = saved.settings as RunSettings | undefined;
   if (!settings || typeof settings !== "object" || Array.isArray(settings)) throw new Error("config.json has no settings");
   settings.precision ??= "fp32";
+  // Runs from before --model trained AlexNet, resized to 224 for variant 224.
+  settings.model ??= "alexnet";
+  if (settings.resize === undefined) settings.resize = settings.variant === "224" ? 224 : null;
   checkSavedSettings(settings);
   const given = argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!);
   const conflicting = given.filter((f) => !["resume", "epochs", "device", "backend", "threads", "data-dir", "plain", "checkpoint-every", "distributed", "collective-timeout"].includes(f));
@@ -125,29 +143,61 @@ function onednnVersion(backend: Backend): { onednn?: string } {
   return info ? { onednn: info.onednn } : {};
 }
 
+/** The run directory this invocation created (the outermost directory of its path that did not exist), and
+ * whether a training step has run: a run that fails before its first step (missing data, a refused setting)
+ * removes what it created, so no empty run directory is left behind. */
+interface RunDirGuard {
+  created: string | null;
+  started: boolean;
+}
+
+/** The outermost missing directory on the way to `dir` (`runs/` itself when it is missing too), or null. */
+function outermostMissing(dir: string): string | null {
+  let missing: string | null = null;
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) {
+    missing = d;
+    if (dirname(d) === d) break;
+  }
+  return missing;
+}
+
 export const trainCommand: Command = defineCommand("train", "[flags]", TRAIN_FLAGS, async ({ flags }, argv) => {
     const dist = startDistributed(flags); // distributed: null in a single process
+    const guard: RunDirGuard = { created: null, started: false };
+    const removeIfUnstarted = (): void => {
+      if (guard.created && !guard.started) rmSync(guard.created, { recursive: true, force: true });
+    };
     try {
-      const code = await train(argv, flags, dist);
+      const code = await train(argv, flags, dist, guard);
+      if (code !== 0 && code !== 130) removeIfUnstarted(); // 130: stopped, with a checkpoint to resume from
       dist?.finalize();
       return code;
     } catch (e) {
+      removeIfUnstarted();
       // distributed: a failure on one rank only must not wait in a collective the others never join.
       if (dist) dist.abort(1, `alexnet train: rank ${dist.rank}: ${(e as Error).message ?? String(e)}`);
       throw e;
     }
 }, { positional: false });
 
-async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof startDistributed>): Promise<number> {
+async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof startDistributed>, guard: RunDirGuard): Promise<number> {
   // (A block, so that the body of the former run() keeps its indentation and its diff stays small.)
   {
     const lead = !dist || dist.rank === 0; // distributed: rank 0 owns the run directory and the output
     const resumeDir = flags.resume as string | undefined;
     const saved = resumeDir ? readConfig(resumeDir) : null;
-    const settings = saved ? settingsForResume(argv, flags, saved) : settingsFromFlags(flags);
+    // The model first: an unknown name or a bad model file fails here, before any directory or data.
+    const resumed = saved ? settingsForResume(argv, flags, saved) : null;
+    const choice = resumed
+      ? await chooseModel({ model: resumed.model, ...(resumed.variant !== null ? { variant: resumed.variant } : {}), widthScale: resumed.widthScale })
+      : await chooseFromFlags(flags);
+    const settings = resumed ?? settingsFromFlags(flags, choice);
+    const input = trainInput(settings.resize);
+    buildMeta(choice, TEXT_LABELS.length, input).dispose(); // the model takes the data's images, gives 10 scores
     let runDir = resumeDir ?? (flags["run-dir"] as string | undefined) ?? defaultRunDir();
     if (dist) runDir = rankZeroValue(dist, runDir);
     const every = checkpointEvery(flags, saved);
+    if (lead && !resumeDir) guard.created = outermostMissing(runDir);
     if (lead) checkWritable(runDir);
     const threads = (flags.threads as number | undefined) ?? dist?.defaultThreads();
     const backend = await selectBackend({ ...flags, threads, precision: settings.precision });
@@ -158,7 +208,7 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
     // Data: the loaders draw batches in a worker thread; the 224 variant resizes each batch there.
     const dataOpts = { dataDir: flags["data-dir"] as string | undefined, log };
     const [trainSet, testSet] = [await loadFashionMnist("train", dataOpts), await loadFashionMnist("test", dataOpts)];
-    const resize = settings.variant === "224" ? 224 : undefined;
+    const resize = settings.resize ?? undefined;
     const shard = dist ? { rank: dist.rank, worldSize: dist.size } : undefined;
     const trainLoader = new DataLoader(trainSet, { batchSize: settings.batchSize, shuffle: true, seed: settings.seed, resize, limit: settings.trainLimit ?? undefined, shard });
     const testTotal = Math.min(settings.testLimit ?? testSet.count, testSet.count);
@@ -179,10 +229,11 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
       : new DataLoader(testSet, { batchSize: settings.batchSize, shuffle: false, resize, limit: settings.testLimit ?? undefined });
 
     manualSeed(settings.seed);
-    if (!(settings.widthScale > 0)) throw new UsageError(`--width-scale must be positive (got ${settings.widthScale})`);
-    const net = await alexNet({ variant: settings.variant, widthScale: settings.widthScale }).to(backend);
+    const net = await buildChecked(choice, TEXT_LABELS.length, input).to(backend);
     initWeights(net);
     const optimizer = new SGD(net.parameters(), { lr: settings.lr, momentum: settings.momentum, weightDecay: settings.weightDecay });
+    // What the checkpoints record, so that eval and predict rebuild the network without flags.
+    const savedModel = { ...choice.record, inChannels: input[0], classes: TEXT_LABELS.length, size: input[1], resize: settings.resize };
     const run = new RunDirectory(runDir);
     let state: TrainState = initialTrainState();
     if (resumeDir) {
@@ -206,7 +257,7 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
     });
 
     const device = describeWorld(backend.describe(), dist);
-    if (lead) console.log(`training AlexNet (variant ${settings.variant}) on ${trainLoader.size} examples, testing on ${testTotal}, ` +
+    if (lead) console.log(`training ${choice.title} on ${trainLoader.size} examples, testing on ${testTotal}, ` +
       `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}, on ${device}; data from ${describeSource(trainSet)}; run directory ${runDir}`);
     const testBatches = Math.ceil(testLoader.size / settings.batchSize);
     const progress = new Progress({ stream: lead ? process.stderr : silentStream(), epochs: settings.epochs, testBatches, plain: flags.plain === true });
@@ -220,13 +271,14 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
     // Fault injection for the device-loss test: the GPU is lost after this step (a GPU backend only).
     const loseDeviceAt = Number(process.env.ALEXNET_SIMULATE_GPU_LOSS ?? NaN);
     const save = async (s: TrainState): Promise<void> => {
-      if (lead) writeCheckpoint(runDir, s.step, await snapshot(net, optimizer, s));
+      if (lead) writeCheckpoint(runDir, s.step, { ...await snapshot(net, optimizer, s), metadata: modelMetadata(savedModel) });
     };
     try {
       const result = await trainCh6(net, {
         epochs: settings.epochs, backend, trainLoader, testLoader, optimizer,
         hooks: {
           onStep: (info, s) => {
+            guard.started = true;
             progress.step(info);
             if (s.step === loseDeviceAt) (backend as { simulateDeviceLoss?(reason: string): void }).simulateDeviceLoss?.("simulated by ALEXNET_SIMULATE_GPU_LOSS");
           },

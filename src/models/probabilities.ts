@@ -1,13 +1,13 @@
 // Class probabilities of a batch of images: the network in evaluation mode, softmax of each row of its
 // logits, read asynchronously (any backend). Used by `alexnet predict` and the web page alike.
 import type { Backend } from "../backend/backend.js";
-import type { Sequential } from "../nn/sequential.js";
+import type { Module } from "../nn/module.js";
 import { noGrad } from "../tensor/autograd.js";
 import { tidy } from "../tensor/scope.js";
 import { tensor } from "../tensor/tensor.js";
 
 /** images are (N, C, H, W) row-major values; one probability row per image. */
-export async function probabilities(net: Sequential, images: Float32Array, shape: readonly number[], backend: Backend): Promise<Float32Array[]> {
+export async function probabilities(net: Module, images: Float32Array, shape: readonly number[], backend: Backend): Promise<Float32Array[]> {
   const wasTraining = net.training;
   net.eval();
   try {

@@ -15,6 +15,9 @@ import { vgg11, vgg11Small } from "./vgg.js";
 export interface ZooOptions {
   inChannels?: number;
   classes?: number;
+  /** The input's height and width, for models whose layers depend on it (AlexNet's first Linear); the
+   * others take any size their pooling allows and ignore it. */
+  imageSize?: number;
 }
 
 /** How d2l trains a model: images resized to `resize` (null: the data's own 28x28), batch, lr, epochs. */
@@ -27,6 +30,8 @@ export interface Recipe {
 
 export interface ZooModel {
   name: string;
+  /** The name people call it (d2l's heading): "LeNet", "ResNet-18". */
+  title: string;
   /** d2l's section and title, e.g. "6.6 LeNet". */
   section: string;
   build(options?: ZooOptions): Module;
@@ -35,9 +40,18 @@ export interface ZooModel {
   summaryInput: [number, number, number];
 }
 
+const TITLES: Record<string, string> = { "vgg11-small": "VGG-11 (small)", "lenet-bn": "BN-LeNet" };
+
 const model = (name: string, section: string, build: (o?: ZooOptions) => Module, recipe: Recipe, summarySize: number): ZooModel => ({
-  name, section, build, recipe, summaryInput: [1, summarySize, summarySize],
+  name, title: TITLES[name] ?? section.replace(/^[\d.]+ /, ""),
+  section, build, recipe, summaryInput: [1, summarySize, summarySize],
 });
+
+/** The input (C, H, W) a recipe trains on: Fashion-MNIST's 28x28, or resized. */
+export function recipeInput(recipe: Recipe, inChannels = 1): [number, number, number] {
+  const size = recipe.resize ?? 28;
+  return [inChannels, size, size];
+}
 
 export const ZOO: readonly ZooModel[] = [
   model("lenet", "6.6 LeNet", leNet, { resize: null, batchSize: 256, lr: 0.9, epochs: 10 }, 28),

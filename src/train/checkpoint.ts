@@ -16,4 +16,4 @@ export type { NamedTensor } from "./safetensors.js";
 export { type CheckpointData, type LoadedCheckpoint, checkpointDirName } from "./checkpointFormat.js";
 export { checkWritable, publishModel, writeCheckpoint } from "./checkpointWrite.js";
 export { readCheckpoint } from "./checkpointRead.js";
-export { readLatestCheckpoint, readModelWeights } from "./checkpointLatest.js";
+export { readLatestCheckpoint, readModelFile, readModelWeights } from "./checkpointLatest.js";

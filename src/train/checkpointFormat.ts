@@ -1,7 +1,9 @@
 // What a checkpoint is on disk, shared by writing and reading: the files of a checkpoint directory, how
 // directories are named (and which names are leftovers of interrupted writes), and the manifest's checksums.
-import { createHash } from "node:crypto";
 import type { NamedTensor } from "./safetensors.js";
+import { type FileRecord, sha256 } from "../io/durableFile.js";
+
+export { type FileRecord, sha256 };
 
 export interface CheckpointData {
   /** Model parameters, PyTorch state_dict names and shapes (OIHW convs, (out, in) linears). */
@@ -10,6 +12,10 @@ export interface CheckpointData {
   optimizer: NamedTensor[];
   /** JSON-serialisable training state: epoch, step, RNG state, loader order, metrics, config. */
   state: Record<string, unknown>;
+  /** String metadata written into model.safetensors besides `format: "pt"` (which model the weights are
+   * for, `alexnet-ts.model`: see src/cli/modelChoice.ts), so a checkpoint rebuilds its network. Absent
+   * when there is none (checkpoints written before it). */
+  metadata?: Record<string, string>;
 }
 
 export interface LoadedCheckpoint {
@@ -18,11 +24,6 @@ export interface LoadedCheckpoint {
   data: CheckpointData;
 }
 
-/** A file as the manifest records it. */
-export interface FileRecord {
-  bytes: number;
-  sha256: string;
-}
 
 export const FORMAT = "alexnet-ts checkpoint";
 export const VERSION = 1;
@@ -44,11 +45,6 @@ export function stepOf(name: string): number {
   return Number((STEP_DIR.exec(name) ?? LEFTOVER_DIR.exec(name))![1]);
 }
 
-export function sha256(chunks: readonly Uint8Array[]): string {
-  const h = createHash("sha256");
-  for (const c of chunks) h.update(c);
-  return h.digest("hex");
-}
 
 export function utf8(text: string): Uint8Array {
   return new TextEncoder().encode(text);

@@ -3,8 +3,8 @@
 // predict).
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { LEFTOVER_DIR, type LoadedCheckpoint, MANIFEST, STEP_DIR, checkpointDirName, stepOf } from "./checkpointFormat.js";
-import { InvalidCheckpoint, readCheckpoint, toNamed } from "./checkpointRead.js";
+import { type CheckpointData, LEFTOVER_DIR, type LoadedCheckpoint, MANIFEST, STEP_DIR, checkpointDirName, stepOf } from "./checkpointFormat.js";
+import { InvalidCheckpoint, decodeModel, readCheckpoint } from "./checkpointRead.js";
 import { CheckpointError, describeFsError } from "./errors.js";
 import type { NamedTensor } from "./safetensors.js";
 
@@ -51,6 +51,12 @@ export function readLatestCheckpoint(runDir: string, log: (msg: string) => void 
  * directory (its newest complete checkpoint). For `alexnet eval/predict --checkpoint PATH`.
  */
 export function readModelWeights(path: string, log: (msg: string) => void = () => {}): NamedTensor[] {
+  return readModelFile(path, log).tensors;
+}
+
+/** Model weights and the model file's metadata (besides `format`: which network they are for, when the
+ * run recorded it), from a .safetensors file, a checkpoint directory or a run directory. */
+export function readModelFile(path: string, log: (msg: string) => void = () => {}): { tensors: NamedTensor[]; metadata: Record<string, string> } {
   let isDir: boolean;
   try {
     isDir = statSync(path).isDirectory();
@@ -64,10 +70,11 @@ export function readModelWeights(path: string, log: (msg: string) => void = () =
     } catch (e) {
       throw new CheckpointError(path, `cannot read checkpoint ${path}: ${describeFsError(e)}`, { cause: e });
     }
-    return toNamed(bytes, path);
+    return decodeModel(bytes, path);
   }
-  if (existsSync(join(path, MANIFEST))) return readCheckpoint(path).data.model;
+  const fromData = (d: CheckpointData): { tensors: NamedTensor[]; metadata: Record<string, string> } => ({ tensors: d.model, metadata: d.metadata ?? {} });
+  if (existsSync(join(path, MANIFEST))) return fromData(readCheckpoint(path).data);
   const latest = readLatestCheckpoint(path, log);
   if (!latest) throw new CheckpointError(path, `${path} holds no complete checkpoint (expected a .safetensors file, a checkpoint directory or a run directory)`);
-  return latest.data.model;
+  return fromData(latest.data);
 }

@@ -78,7 +78,14 @@ function readVerified(dir: string, file: string, record: FileRecord): Uint8Array
 
 /** The tensors of a safetensors file's bytes; `file` names it in errors. */
 export function toNamed(bytes: Uint8Array, file: string): NamedTensor[] {
-  return [...decodeSafetensors(bytes, file).tensors].map(([name, t]) => ({ name, shape: t.shape, data: t.data }));
+  return decodeModel(bytes, file).tensors;
+}
+
+/** The tensors of a safetensors file's bytes and its metadata other than `format`. */
+export function decodeModel(bytes: Uint8Array, file: string): { tensors: NamedTensor[]; metadata: Record<string, string> } {
+  const decoded = decodeSafetensors(bytes, file);
+  const { format: _format, ...metadata } = decoded.metadata;
+  return { tensors: [...decoded.tensors].map(([name, t]) => ({ name, shape: t.shape, data: t.data })), metadata };
 }
 
 /** Reads and verifies one checkpoint directory; throws CheckpointError (with a short `reason`) when it is
@@ -97,12 +104,14 @@ export function readCheckpoint(dir: string): { step: number; data: CheckpointDat
   if (!isObject(state) || state.step !== manifest.step || !isObject(state.state)) {
     throw new InvalidCheckpoint(dir, "state.json does not hold this step's state");
   }
+  const model = decodeModel(bytes["model.safetensors"]!, join(dir, "model.safetensors"));
   return {
     step: manifest.step,
     data: {
-      model: toNamed(bytes["model.safetensors"]!, join(dir, "model.safetensors")),
+      model: model.tensors,
       optimizer: toNamed(bytes["optimizer.safetensors"]!, join(dir, "optimizer.safetensors")),
       state: state.state,
+      ...(Object.keys(model.metadata).length > 0 ? { metadata: model.metadata } : {}),
     },
   };
 }

@@ -12,7 +12,7 @@ import {
   type CheckpointData, FORMAT, type FileRecord, LEFTOVER_DIR, MANIFEST, STEP_DIR, VERSION, checkpointDirName, manifestChecksum, utf8,
 } from "./checkpointFormat.js";
 import { looksComplete } from "./checkpointRead.js";
-import { fsyncDir, fsyncPath, isProcessAlive, writeDurable } from "./durableFile.js";
+import { fsyncDir, fsyncPath, isProcessAlive, writeDurable } from "../io/durableFile.js";
 import { CheckpointError, describeFsError } from "./errors.js";
 import { encodeSafetensorsChunks } from "./safetensors.js";
 
@@ -57,7 +57,7 @@ export function writeCheckpoint(runDir: string, step: number, data: CheckpointDa
   }
   // Everything that can fail without the disk fails here, before anything is written.
   const stateJson = utf8(stateText(step, data.state, finalDir));
-  const modelChunks = encodeSafetensorsChunks(data.model, { format: "pt" }, join(finalDir, "model.safetensors"));
+  const modelChunks = encodeSafetensorsChunks(data.model, { ...data.metadata, format: "pt" }, join(finalDir, "model.safetensors"));
   const optimizerChunks = encodeSafetensorsChunks(data.optimizer, { format: "pt" }, join(finalDir, "optimizer.safetensors"));
 
   let movedOld = false;

@@ -4,7 +4,7 @@ import type { Backend } from "../backend/backend.js";
 import type { DataLoader } from "../data/loader.js";
 import { drawText, GLYPH_HEIGHT, textWidth } from "../data/font.js";
 import { createRaster, encodePng, setPixel } from "../data/png.js";
-import type { Sequential } from "../nn/sequential.js";
+import type { Module } from "../nn/module.js";
 import { noGrad } from "../tensor/autograd.js";
 import { tidy } from "../tensor/scope.js";
 import { tensor } from "../tensor/tensor.js";
@@ -18,7 +18,7 @@ export interface Confusion {
   total: number;
 }
 
-export async function confusionMatrix(net: Sequential, loader: DataLoader, backend: Backend, classes: number): Promise<Confusion> {
+export async function confusionMatrix(net: Module, loader: DataLoader, backend: Backend, classes: number): Promise<Confusion> {
   const counts = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   net.eval();
   for await (const batch of loader.iterate(0)) {

@@ -292,6 +292,25 @@ $("save").addEventListener("click", () => {
   }, fail);
 });
 
+// "Download ONNX" beside "Save model.safetensors": the model as ONNX (src/export/deploy.ts), exported by the
+// worker that holds it; enabled whenever saving is.
+const saveButton = $<HTMLButtonElement>("save");
+const onnxButton = Object.assign(document.createElement("button"), { type: "button", id: "save-onnx", textContent: "Download ONNX" });
+saveButton.after(onnxButton);
+onnxButton.disabled = saveButton.disabled;
+new MutationObserver(() => (onnxButton.disabled = saveButton.disabled)).observe(saveButton, { attributes: true, attributeFilter: ["disabled"] });
+onnxButton.addEventListener("click", () => {
+  showMessage(null);
+  trainer.call({ type: "exportOnnx" }).then((onnx) => {
+    const url = URL.createObjectURL(new Blob([onnx.bytes as BlobPart], { type: "application/octet-stream" }));
+    const a = Object.assign(document.createElement("a"), { href: url, download: `${onnx.name}.onnx` });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }).catch(fail);
+});
+
 /** A drop zone and its file input call `use` with the chosen file. */
 function fileTarget(zoneId: string, inputId: string, use: (f: File) => Promise<void>): void {
   const zone = $(zoneId);

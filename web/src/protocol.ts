@@ -82,6 +82,7 @@ export type Request =
   | { type: "predictPixels"; gray: Uint8Array; width: number; height: number }
   | { type: "grid"; n: number }
   | { type: "save" }
+  | { type: "exportOnnx" }
   | { type: "load"; bytes: Uint8Array; name: string };
 
 export interface Results {
@@ -95,6 +96,7 @@ export interface Results {
   predictPixels: Prediction;
   grid: GridResult;
   save: { bytes: Uint8Array };
+  exportOnnx: { bytes: Uint8Array; name: string };
   load: ModelInfo;
 }
 

@@ -8,6 +8,7 @@ import {
   type Backend, type nn,
 } from "../../src/core.js";
 import { argmaxRows, evaluateAccuracy, finalLines, trainCh6, type StepInfo } from "../../src/core.js";
+import { alexNetToOnnx } from "../../src/export/deploy.js";
 import { ArrayLoader } from "../../src/web/arrayLoader.js";
 import { checkSettings, inputSize, loadModel, newTrainingRun, probabilities, saveModel, topK, type TrainingRun, type WebTrainSettings } from "../../src/web/model.js";
 import { loadSplit, type LoadedSplit } from "./data.js";
@@ -200,6 +201,10 @@ async function handle(r: Request): Promise<{ result: unknown; transfer?: Transfe
     case "save": {
       const bytes = await saveModel(needModel().net);
       return { result: { bytes }, transfer: [bytes.buffer as ArrayBuffer] };
+    }
+    case "exportOnnx": {
+      const onnx = await alexNetToOnnx(needModel().net, needModel().variant);
+      return { result: onnx, transfer: [onnx.bytes.buffer as ArrayBuffer] };
     }
     case "load":
       return { result: await load(r.bytes, r.name) };
