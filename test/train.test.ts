@@ -155,7 +155,7 @@ describe("alexnet train flags", () => {
   it("unknown or invalid flags give one line and exit 2", () => {
     const r = alexnet(["train", "--epoch", "3"]);
     assert.equal(r.code, 2);
-    assert.equal(r.stderr.trim(), "alexnet train: unknown flag '--epoch' (see alexnet train --help)");
+    assert.equal(r.stderr.trim(), "alexnet train: unknown flag '--epoch'; did you mean --epochs? (see alexnet train --help)");
     assert.match(alexnet(["train", "--lr", "fast"]).stderr, /--lr needs a number \(got 'fast'\)/);
     assert.match(alexnet(["train", "--variant", "64"]).stderr, /--variant must be one of 224, 28/);
     const fp16 = alexnet(["train", "--precision", "fp16"]);
