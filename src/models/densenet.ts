@@ -4,7 +4,7 @@
 import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, type Module, Module as BaseModule, ReLU, Sequential } from "../nn/index.js";
 import { cat } from "../tensor/ops.js";
 import type { Tensor } from "../tensor/tensor.js";
-import type { ZooOptions } from "./registry.js";
+import type { ZooOptions } from "./options.js";
 import { stemBlock } from "./resnet.js";
 
 export function convBlock(inputChannels: number, numChannels: number): Sequential {

@@ -3,7 +3,7 @@
 import { AdaptiveAvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential } from "../nn/index.js";
 import { cat, relu } from "../tensor/ops.js";
 import type { Tensor } from "../tensor/tensor.js";
-import type { ZooOptions } from "./registry.js";
+import type { ZooOptions } from "./options.js";
 
 export class Inception extends Module {
   p1_1: Conv2d;

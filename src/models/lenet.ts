@@ -1,7 +1,7 @@
 // d2l's LeNet (6.6: sigmoid and average pooling, for 28x28 Fashion-MNIST) and its batch-normalized form
 // (7.5, the concise nn.BatchNorm2d/1d version), as nn.Sequential with PyTorch's state_dict names.
 import { AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, Sequential, Sigmoid } from "../nn/index.js";
-import type { ZooOptions } from "./registry.js";
+import type { ZooOptions } from "./options.js";
 
 export function leNet(options: ZooOptions = {}): Sequential {
   const { inChannels = 1, classes = 10 } = options;

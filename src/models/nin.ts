@@ -1,7 +1,7 @@
 // d2l's NiN (7.3): nin_blocks (a convolution and two 1x1 convolutions, each with ReLU), max-pools, and
 // global average pooling over 10 channels instead of fully connected layers.
 import { AdaptiveAvgPool2d, Conv2d, Dropout, Flatten, MaxPool2d, ReLU, Sequential } from "../nn/index.js";
-import type { ZooOptions } from "./registry.js";
+import type { ZooOptions } from "./options.js";
 
 export function ninBlock(inChannels: number, outChannels: number, kernelSize: number, strides: number, padding: number): Sequential {
   return new Sequential(

@@ -1,7 +1,7 @@
 // The model zoo: d2l's CNNs by name, each with its builder (d2l's exact definition, PyTorch's state_dict
 // names), its d2l section, and its recipe (input size, resize, batch size, lr, epochs as d2l trains it on
-// Fashion-MNIST, with train_ch6's Xavier-uniform init, `initWeights` in alexnet.ts). Commands look models up here and know nothing of
-// their insides. Browser-safe.
+// Fashion-MNIST, with train_ch6's Xavier-uniform init, `initWeights` in alexnet.ts). Commands look models up
+// here and know nothing of their insides. Browser-safe.
 import type { Module } from "../nn/index.js";
 import { alexNet } from "./alexnet.js";
 import { denseNet } from "./densenet.js";
@@ -10,23 +10,9 @@ import { leNet, leNetBn } from "./lenet.js";
 import { nin } from "./nin.js";
 import { resNet18 } from "./resnet.js";
 import { vgg11, vgg11Small } from "./vgg.js";
+import type { Recipe, ZooOptions } from "./options.js";
 
-/** What every builder takes: the data's channels and classes (Fashion-MNIST: 1 and 10). */
-export interface ZooOptions {
-  inChannels?: number;
-  classes?: number;
-  /** The input's height and width, for models whose layers depend on it (AlexNet's first Linear); the
-   * others take any size their pooling allows and ignore it. */
-  imageSize?: number;
-}
-
-/** How d2l trains a model: images resized to `resize` (null: the data's own 28x28), batch, lr, epochs. */
-export interface Recipe {
-  resize: number | null;
-  batchSize: number;
-  lr: number;
-  epochs: number;
-}
+export type { Recipe, ZooOptions } from "./options.js";
 
 export interface ZooModel {
   name: string;

@@ -3,7 +3,7 @@
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential } from "../nn/index.js";
 import { add, relu } from "../tensor/ops.js";
 import type { Tensor } from "../tensor/tensor.js";
-import type { ZooOptions } from "./registry.js";
+import type { ZooOptions } from "./options.js";
 
 export class Residual extends Module {
   conv1: Conv2d;

@@ -2,7 +2,7 @@
 // ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512)), then three fully connected layers; "small" divides
 // every block's channels by 4, as d2l trains it on Fashion-MNIST.
 import { Conv2d, Dropout, Flatten, Linear, MaxPool2d, type Module, ReLU, Sequential } from "../nn/index.js";
-import type { ZooOptions } from "./registry.js";
+import type { ZooOptions } from "./options.js";
 
 export const VGG11_ARCH: readonly (readonly [number, number])[] = [[1, 64], [1, 128], [2, 256], [2, 512], [2, 512]];
 
