@@ -15,9 +15,11 @@ export const CORE_FILES = [
   "src/backend/reference/**/*.ts",
   "src/backend/webgpu/**/*.ts",
   "src/analysis/analyze.ts",
-  "src/data/{idx,resize,batch,prng,labels,inflate,crc32}.ts",
+  "src/data/{idx,resize,batch,prng,labels,crc32}.ts",
   "src/data/decode/{index,error,png,jpeg,jpegColor,jpegHuffman,jpegIdct}.ts",
-  "src/train/{trainer,platform,safetensors,errors}.ts",
+  "src/train/{trainer,platform}.ts",
+  "src/checkpoint/{safetensors,errors}.ts",
+  "src/export/{onnx,trace,deploy,onnx.pb}.ts",
   "src/plot/{chart,trainingChart}.ts",
   "src/web/**/*.ts",
 ];

@@ -26,7 +26,7 @@ export { decodeImage, decodePng, decodeJpeg, sniffFormat, imageForModel, ImageEr
 export { BatchAssembler, type Batch, type ImageDataset } from "./data/batch.js";
 export { Xoshiro128, shuffledOrder } from "./data/prng.js";
 export { TEXT_LABELS } from "./data/labels.js";
-export { encodeSafetensors, decodeSafetensors, type NamedTensor, type DecodedSafetensors } from "./train/safetensors.js";
+export { encodeSafetensors, decodeSafetensors, type NamedTensor, type DecodedSafetensors } from "./checkpoint/safetensors.js";
 export {
   trainCh6, evaluateAccuracy, initialTrainState, finalLines, argmaxRows, DivergedError, TRAINING_OPS,
   type TrainState, type TrainOptions, type TrainResult, type TrainerHooks, type MetricPoint, type StepInfo, type BatchSource,

@@ -16,7 +16,7 @@ import { noGrad } from "../src/tensor/autograd.js";
 import { add, cat, mul, relu, sum } from "../src/tensor/ops.js";
 import { tidy } from "../src/tensor/scope.js";
 import { tensor, type Tensor } from "../src/tensor/tensor.js";
-import { decodeSafetensors } from "../src/train/safetensors.js";
+import { decodeSafetensors } from "../src/checkpoint/safetensors.js";
 import { TEST_BACKENDS, assertClose, readFixture, tolerance, type FixtureArray, type TestBackend } from "./helpers.js";
 import { openTestGpu } from "./webgpuHelpers.js";
 

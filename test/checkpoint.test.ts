@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import {
   checkpointDirName, checkWritable, readCheckpoint, readLatestCheckpoint, readModelWeights, writeCheckpoint, type CheckpointData,
-} from "../src/train/checkpoint.js";
-import { CheckpointError } from "../src/train/errors.js";
-import { decodeSafetensors } from "../src/train/safetensors.js";
+} from "../src/checkpoint/checkpoint.js";
+import { CheckpointError } from "../src/checkpoint/errors.js";
+import { decodeSafetensors } from "../src/checkpoint/safetensors.js";
 
 const root = mkdtempSync(join(tmpdir(), "alexnet-ckpt-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -233,7 +233,7 @@ describe("write failures", () => {
     const run = freshRun();
     writeCheckpoint(run, 1, data(1));
     const script = join(root, "write-big.mjs");
-    const moduleUrl = new URL("../src/train/checkpoint.js", import.meta.url).href;
+    const moduleUrl = new URL("../src/checkpoint/checkpoint.js", import.meta.url).href;
     writeFileSync(script, `
       import { writeCheckpoint } from ${JSON.stringify(moduleUrl)};
       const big = new Float32Array(64 * 1024);

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { alexNet } from "../src/models/alexnet.js";
-import { encodeSafetensors } from "../src/train/safetensors.js";
+import { encodeSafetensors } from "../src/checkpoint/safetensors.js";
 import { nativeBackend, readFixture } from "./helpers.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));

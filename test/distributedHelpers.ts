@@ -4,7 +4,7 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { decodeSafetensors } from "../src/train/safetensors.js";
+import { decodeSafetensors } from "../src/checkpoint/safetensors.js";
 
 const ADDON = fileURLToPath(new URL("../../build/Release/alexnet_mpi.node", import.meta.url));
 

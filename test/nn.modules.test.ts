@@ -16,7 +16,7 @@ import { randn, zeros } from "../src/tensor/creation.js";
 import { defaultRng } from "../src/tensor/random.js";
 import { tidy } from "../src/tensor/scope.js";
 import { Tensor, tensor } from "../src/tensor/tensor.js";
-import { encodeSafetensors, decodeSafetensors } from "../src/train/safetensors.js";
+import { encodeSafetensors, decodeSafetensors } from "../src/checkpoint/safetensors.js";
 import { modelTensors, restoreTraining, snapshot } from "../src/train/snapshot.js";
 import { initialTrainState } from "../src/train/trainer.js";
 

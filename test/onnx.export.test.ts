@@ -29,7 +29,7 @@ import { noGrad } from "../src/tensor/autograd.js";
 import { add, cat, mean, mul, relu, softmax, sub } from "../src/tensor/ops.js";
 import { tidy } from "../src/tensor/scope.js";
 import { type Tensor, tensor } from "../src/tensor/tensor.js";
-import { encodeSafetensors } from "../src/train/safetensors.js";
+import { encodeSafetensors } from "../src/checkpoint/safetensors.js";
 import { assertClose, rng, TEST_BACKENDS } from "./helpers.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ALL_FILES, DEBIAN_DIR, locateData } from "../src/data/fashionMnist.js";
-import { readCheckpoint } from "../src/train/checkpoint.js";
+import { readCheckpoint } from "../src/checkpoint/checkpoint.js";
 import { nativeBackend } from "./helpers.js";
 import { alexnet, assertCleanFailure, Child, CLI, listCheckpoints, newestGoodStep, QUICK, record, type CliResult } from "./reliabilityHelpers.js";
 

@@ -15,9 +15,9 @@ import { isMainThread, parentPort, Worker, workerData } from "node:worker_thread
 import { DataError, encodeIdx, parseIdxImages, parseIdxLabels } from "../src/data/idx.js";
 import { readIdxImages, readIdxLabels, readMaybeGzip } from "../src/data/idxFile.js";
 import { decodeImage, ImageError } from "../src/data/decode/index.js";
-import { decodeSafetensors, encodeSafetensors } from "../src/train/safetensors.js";
-import { CheckpointError } from "../src/train/errors.js";
-import { readCheckpoint, writeCheckpoint } from "../src/train/checkpoint.js";
+import { decodeSafetensors, encodeSafetensors } from "../src/checkpoint/safetensors.js";
+import { CheckpointError } from "../src/checkpoint/errors.js";
+import { readCheckpoint, writeCheckpoint } from "../src/checkpoint/checkpoint.js";
 import { restoreTraining, snapshot } from "../src/train/snapshot.js";
 import { initialTrainState, type TrainState } from "../src/train/trainer.js";
 import { Linear, ReLU, Sequential } from "../src/nn/index.js";

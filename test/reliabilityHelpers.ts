@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readCheckpoint } from "../src/train/checkpoint.js";
+import { readCheckpoint } from "../src/checkpoint/checkpoint.js";
 
 export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 

@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { alexNet, type AlexNetVariant } from "../src/models/alexnet.js";
-import { CheckpointError } from "../src/train/errors.js";
+import { CheckpointError } from "../src/checkpoint/errors.js";
 import {
   decodeSafetensors, encodeSafetensors, encodeSafetensorsChunks, MAX_HEADER_BYTES, type NamedTensor,
-} from "../src/train/safetensors.js";
+} from "../src/checkpoint/safetensors.js";
 
 const FILE = "test.safetensors";
 
@@ -170,7 +170,19 @@ describe("malformed safetensors files", () => {
   it("unknown and unsupported dtypes", () => {
     rejects(raw(`{"a": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}}`, new Uint8Array(4)), /unknown dtype "F33"/);
     rejects(raw(`{"a": {"dtype": "toString", "shape": [1], "data_offsets": [0, 4]}}`, new Uint8Array(4)), /unknown dtype/);
-    rejects(raw(`{"a": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}}`, data8), /dtype I64 is not supported/);
+    rejects(raw(`{"a": {"dtype": "I32", "shape": [2], "data_offsets": [0, 8]}}`, data8), /dtype I32 is not supported/);
+  });
+
+  it("I64 (PyTorch's num_batches_tracked) reads as float32 values and is written for tensors marked I64", () => {
+    const bytes = new Uint8Array(16);
+    new DataView(bytes.buffer).setBigInt64(0, 7n, true);
+    new DataView(bytes.buffer).setBigInt64(8, -3n, true);
+    const t = decodeSafetensors(raw(`{"n": {"dtype": "I64", "shape": [2], "data_offsets": [0, 16]}}`, bytes), "x").tensors.get("n")!;
+    assert.equal(t.dtype, "I64");
+    assert.deepEqual([...t.data], [7, -3]);
+    const file = encodeSafetensors([{ name: "n", shape: [], data: Float32Array.of(12), dtype: "I64" }]);
+    assert.deepEqual([...decodeSafetensors(file, "y").tensors.get("n")!.data], [12]);
+    assert.throws(() => encodeSafetensors([{ name: "n", shape: [], data: Float32Array.of(0.5), dtype: "I64" }]), /marked I64 but holds non-integers/);
   });
 
   it("bad shapes and offsets", () => {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, after } from "node:test";
 import { fileURLToPath } from "node:url";
-import { decodeSafetensors } from "../src/train/safetensors.js";
+import { decodeSafetensors } from "../src/checkpoint/safetensors.js";
 import { nativeBackend } from "./helpers.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));

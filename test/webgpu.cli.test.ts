@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readLatestCheckpoint } from "../src/train/checkpoint.js";
+import { readLatestCheckpoint } from "../src/checkpoint/checkpoint.js";
 import { SWIFTSHADER_ICD } from "../src/backend/webgpu/node.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));

@@ -16,7 +16,7 @@ import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 import { type ModelChoice, buildChecked, buildMeta, chooseFromFlags, MODEL_FLAGS, trainInput } from "./modelChoice.js";
 import type { Backend, Precision } from "../backend/backend.js";
 import { applyPrecision, precisionSupportOf, PRECISIONS } from "../backend/precision.js";
-import { DISTRIBUTED_FLAGS } from "../distributed/cli.js"; // distributed: --distributed runs src/distributed/bench.ts
+import { DISTRIBUTED_FLAGS } from "./distributed.js"; // distributed: --distributed runs src/cli/distributedBench.ts
 
 const FLAGS: FlagSpecs = {
   ...MODEL_FLAGS,
@@ -140,9 +140,9 @@ function sharesLine(shares: Shares | null): string {
 
 export const benchCommand: Command = defineCommand("bench", "[flags]", FLAGS, async ({ flags }) => {
     if (flags.distributed) {
-      // distributed: AlexNet only (src/distributed/bench.ts), with this command's AlexNet defaults.
+      // distributed: AlexNet only (src/cli/distributedBench.ts), with this command's AlexNet defaults.
       if (flags.model !== "alexnet") throw new UsageError("bench --distributed times AlexNet only; drop --model");
-      return (await import("../distributed/bench.js")).runDistributedBench({ ...flags, variant: flags.variant ?? "28", "batch-size": flags["batch-size"] ?? 128 });
+      return (await import("./distributedBench.js")).runDistributedBench({ ...flags, variant: flags.variant ?? "28", "batch-size": flags["batch-size"] ?? 128 });
     }
     const choice = await chooseFromFlags(flags, "28");
     const input = trainInput((flags.resize as number | undefined) ?? choice.recipe.resize);

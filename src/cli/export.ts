@@ -12,7 +12,7 @@ import { packageVersion } from "../packageRoot.js";
 import { getBackend } from "../backend/registry.js";
 import { tidy } from "../tensor/scope.js";
 import { tensor } from "../tensor/tensor.js";
-import { readModelWeights } from "../train/checkpoint.js";
+import { readModelWeights } from "../checkpoint/checkpoint.js";
 import { loadModel } from "../train/model.js";
 import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { chooseModel, looksLikeFile, recipeInput } from "./modelChoice.js";

@@ -17,8 +17,8 @@ import { buildOnMeta } from "../models/trace.js";
 import { Module } from "../nn/module.js";
 import { tidy } from "../tensor/scope.js";
 import { tensor } from "../tensor/tensor.js";
-import { readModelFile } from "../train/checkpoint.js";
-import type { NamedTensor } from "../train/safetensors.js";
+import { readModelFile } from "../checkpoint/checkpoint.js";
+import type { NamedTensor } from "../checkpoint/safetensors.js";
 import type { FlagSpecs, ParsedFlags } from "./args.js";
 import { UsageError } from "./args.js";
 

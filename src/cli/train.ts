@@ -13,14 +13,14 @@ import { manualSeed } from "../tensor/random.js";
 import { DivergedError, finalLines, initialTrainState, trainCh6, type TrainState } from "../train/trainer.js";
 import { Progress } from "./progress.js";
 import { RunDirectory, defaultRunDir, readConfig, writeConfig } from "../train/runDir.js";
-import { checkWritable, publishModel, readLatestCheckpoint, writeCheckpoint } from "../train/checkpoint.js";
+import { checkWritable, publishModel, readLatestCheckpoint, writeCheckpoint } from "../checkpoint/checkpoint.js";
 import { restoreTraining, snapshot } from "../train/snapshot.js";
 import { type Command, type FlagSpecs, type ParsedFlags, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 import { type ModelChoice, buildChecked, buildMeta, chooseFromFlags, chooseModel, MODEL_FLAGS, modelMetadata, trainInput } from "./modelChoice.js";
 import { packageVersion } from "../packageRoot.js";
 // --distributed (issue 17): every use below is marked "distributed:".
-import { DISTRIBUTED_FLAGS, describeWorld, rankZeroValue, shardDataset, silentStream, startDistributed } from "../distributed/cli.js";
+import { DISTRIBUTED_FLAGS, describeWorld, rankZeroValue, shardDataset, silentStream, startDistributed } from "./distributed.js";
 import { codeVersion, dataChecksum } from "../distributed/settings.js";
 import { unsplittable } from "../distributed/sampler.js";
 

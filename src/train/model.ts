@@ -5,7 +5,7 @@ import type { Backend } from "../backend/backend.js";
 import type { AlexNetVariant } from "../models/alexnet.js";
 import { alexNetFromWeights } from "../models/fromWeights.js";
 import type { Sequential } from "../nn/sequential.js";
-import { readModelWeights } from "./checkpoint.js";
+import { readModelWeights } from "../checkpoint/checkpoint.js";
 
 export interface LoadedModel {
   net: Sequential;

@@ -1,11 +1,11 @@
 // Between a live training run and checkpoint data: parameters by PyTorch state_dict name, momentum buffers
 // as `<name>.momentum_buffer`, and the TrainState (epoch, batch, step, metric, timer, plot points, RNG).
 import type { Module } from "../nn/module.js";
-import type { NamedTensor } from "./safetensors.js";
+import type { NamedTensor } from "../checkpoint/safetensors.js";
 import type { SGD } from "../optim/sgd.js";
 import { keep, tidy } from "../tensor/scope.js";
 import { type Tensor, tensor } from "../tensor/tensor.js";
-import type { CheckpointData } from "./checkpoint.js";
+import type { CheckpointData } from "../checkpoint/checkpoint.js";
 import type { TrainState } from "./trainer.js";
 
 const MOMENTUM = ".momentum_buffer";

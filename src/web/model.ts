@@ -10,7 +10,7 @@ import { probabilities as probabilitiesOf } from "../models/probabilities.js";
 import type { Sequential } from "../nn/sequential.js";
 import { SGD } from "../optim/sgd.js";
 import { manualSeed } from "../tensor/random.js";
-import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../train/safetensors.js";
+import { decodeSafetensors, encodeSafetensors, type NamedTensor } from "../checkpoint/safetensors.js";
 import { type BatchSource, initialTrainState, type TrainState } from "../train/trainer.js";
 import { ArrayLoader } from "./arrayLoader.js";
 

@@ -4,15 +4,15 @@
 // for allreduces (communication not hidden behind backward), the communication thread's busy time (most of
 // it overlapped), and copying gradients to and from the buckets. Rank 0 prints.
 import { alexNet, alexNetInputShape, initWeights, type AlexNetVariant } from "../models/alexnet.js";
-import { selectBackend } from "../cli/backendFlags.js";
-import type { ParsedFlags } from "../cli/args.js";
+import { selectBackend } from "./backendFlags.js";
+import type { ParsedFlags } from "./args.js";
 import { SGD } from "../optim/sgd.js";
 import { rand } from "../tensor/creation.js";
 import { crossEntropy } from "../tensor/functional.js";
 import { manualSeed, Rng } from "../tensor/random.js";
 import { keep, tidy } from "../tensor/scope.js";
-import { describeWorld, startDistributed } from "./cli.js";
-import { shardOf } from "./sampler.js";
+import { describeWorld, startDistributed } from "./distributed.js";
+import { shardOf } from "../distributed/sampler.js";
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

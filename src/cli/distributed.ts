@@ -4,9 +4,9 @@
 // ranks other than 0.
 import { Writable } from "node:stream";
 import type { ImageDataset } from "../data/batch.js";
-import type { FlagSpecs, ParsedFlags } from "../cli/args.js";
-import { DistributedUnavailable } from "./load.js";
-import { DistributedSession, timeoutFromEnv } from "./session.js";
+import type { FlagSpecs, ParsedFlags } from "./args.js";
+import { DistributedUnavailable } from "../distributed/load.js";
+import { DistributedSession, timeoutFromEnv } from "../distributed/session.js";
 
 export const DISTRIBUTED_FLAGS: FlagSpecs = {
   distributed: { type: "boolean", help: "data-parallel over the ranks mpirun started (see README, More machines)" },
