@@ -10,12 +10,8 @@ import { ZOO } from "../models/registry.js";
 import type { Module } from "../nn/module.js";
 import { packageVersion } from "../packageRoot.js";
 import { getBackend } from "../backend/registry.js";
-import { tidy } from "../tensor/scope.js";
-import { tensor } from "../tensor/tensor.js";
-import { readModelWeights } from "../checkpoint/checkpoint.js";
-import { loadModel } from "../train/model.js";
 import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
-import { chooseModel, looksLikeFile, recipeInput } from "./modelChoice.js";
+import { loadCheckpointModel, looksLikeFile } from "./modelChoice.js";
 
 const FLAGS: FlagSpecs = {
   checkpoint: { type: "string", help: "run directory, checkpoint directory or model.safetensors" },
@@ -43,50 +39,14 @@ function parseBatch(raw: string): "dynamic" | number {
   return n;
 }
 
-/** The checkpoint's network on the reference backend, in eval mode. */
+/** The checkpoint's network on the reference backend, in eval mode: the model it records (or, for weights
+ * saved elsewhere, the one --model names; AlexNet by its weights), as eval and predict load it. */
 async function loadNetwork(path: string, model: string | undefined, log: (m: string) => void): Promise<Exportable> {
-  const backend = getBackend("reference");
-  if (model === undefined || model === "alexnet") {
-    let loaded;
-    try {
-      loaded = await loadModel(path, backend, log);
-    } catch (e) {
-      const message = (e as Error).message;
-      throw new Error(model === undefined && /does not hold AlexNet weights/.test(message) ? `${message}; for another network name it with --model` : message);
-    }
-    const { net, variant, classes } = loaded;
-    const size = variant === "224" ? 224 : 28;
-    const channels = net.parameters()[0]!.shape[1]!;
-    return { net, name: variant === "224" ? "alexnet" : "alexnet-28", input: [channels, size, size], resize: variant === "224" ? 224 : null, classes };
-  }
-  const choice = await chooseModel({ model });
-  const weights = readModelWeights(path, log);
-  const convs = weights.filter((w) => w.shape.length === 4);
-  const linears = weights.filter((w) => w.shape.length === 2);
-  if (convs.length === 0 || linears.length === 0) throw new Error(`${path} holds no convolution and linear weights for --model ${model}`);
-  const inChannels = convs[0]!.shape[1]!;
-  const classes = linears[linears.length - 1]!.shape[0]!;
-  const net = choice.build({ inChannels, classes });
-  const own = net.namedState().map(([name]) => name).filter((name) => !name.endsWith("num_batches_tracked"));
-  const inFile = new Set(weights.map((w) => w.name));
-  const missing = own.filter((name) => !inFile.has(name));
-  if (missing.length > 0) {
-    net.dispose();
-    const some = (names: string[]): string => names.slice(0, 3).join(", ") + (names.length > 3 ? ", ..." : "");
-    const unexpected = [...inFile].filter((name) => !own.includes(name) && !name.endsWith("num_batches_tracked"));
-    throw new Error(`${path} is not a ${choice.model} checkpoint: ${missing.length} of the model's ${own.length} weights are missing (${some(missing)})`
-      + (unexpected.length ? ` and it has ${unexpected.length} others (${some(unexpected)})` : ""));
-  }
-  try {
-    tidy(() => net.loadStateDict(new Map(weights.map((w) => [w.name, tensor(w.data, { shape: w.shape, backend })]))));
-  } catch (e) {
-    net.dispose();
-    throw new Error(`${path} is not a ${choice.model} checkpoint: ${(e as Error).message}`);
-  }
-  net.eval();
-  const [, h, w] = looksLikeFile(model) ? choice.inputShape : recipeInput(choice.recipe);
-  const name = looksLikeFile(model) ? model.replace(/^.*[\\/]/, "").replace(/\.[cm]?js$/, "") : choice.model;
-  return { net, name, input: [inChannels, h, w], resize: looksLikeFile(model) ? null : choice.recipe.resize, classes };
+  const { net, saved } = await loadCheckpointModel(path, getBackend("reference"), log, model === undefined ? {} : { model });
+  const file = looksLikeFile(saved.model);
+  const name = file ? saved.model.replace(/^.*[\\/]/, "").replace(/\.[cm]?js$/, "")
+    : saved.model === "alexnet" && saved.variant === "28" ? "alexnet-28" : saved.model;
+  return { net, name, input: [saved.inChannels, saved.size, saved.size], resize: saved.resize, classes: saved.classes };
 }
 
 export const exportCommand: Command = defineCommand("export", "--checkpoint PATH [--model NAME|FILE] [--out model.onnx] [--opset 17] [--batch dynamic|N]", FLAGS, async ({ flags }) => {
