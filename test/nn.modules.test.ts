@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { getBackend } from "../src/backend/registry.js";
+import { Residual } from "../src/models/resnet.js";
 import { metaBackend } from "../src/backend/meta.js";
 import {
   AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, LayerError, Linear, Module,
@@ -19,30 +20,6 @@ import { Tensor, tensor } from "../src/tensor/tensor.js";
 import { encodeSafetensors, decodeSafetensors } from "../src/checkpoint/safetensors.js";
 import { modelTensors, restoreTraining, snapshot } from "../src/train/snapshot.js";
 import { initialTrainState } from "../src/train/trainer.js";
-
-/** d2l 7.6's Residual, line for line. */
-class Residual extends Module {
-  conv1: Conv2d;
-  conv2: Conv2d;
-  conv3: Conv2d | null;
-  bn1: BatchNorm2d;
-  bn2: BatchNorm2d;
-  constructor(inputChannels: number, numChannels: number, useConv1x1 = false, strides = 1) {
-    super();
-    this.conv1 = new Conv2d(inputChannels, numChannels, { kernelSize: 3, padding: 1, stride: strides });
-    this.conv2 = new Conv2d(numChannels, numChannels, { kernelSize: 3, padding: 1 });
-    this.conv3 = useConv1x1 ? new Conv2d(inputChannels, numChannels, { kernelSize: 1, stride: strides }) : null;
-    this.bn1 = new BatchNorm2d(numChannels);
-    this.bn2 = new BatchNorm2d(numChannels);
-  }
-
-  forward(X: Tensor): Tensor {
-    let Y = relu(this.bn1.call(this.conv1.call(X)));
-    Y = this.bn2.call(this.conv2.call(Y));
-    if (this.conv3) X = this.conv3.call(X);
-    return relu(add(Y, X));
-  }
-}
 
 /** Two paths concatenated along the channels (a tiny Inception). */
 class TwoPaths extends Module {

@@ -22,11 +22,12 @@ import { alexNetToOnnx, deployOptions } from "../src/export/deploy.js";
 import { encodeOnnx, exportOnnx, OnnxExportError, planOnnx } from "../src/export/onnx.js";
 import { alexNet } from "../src/models/alexnet.js";
 import { ZOO, zooModel } from "../src/models/registry.js";
+import { Residual } from "../src/models/resnet.js";
 import {
   AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential, Sigmoid, Tanh,
 } from "../src/nn/index.js";
 import { noGrad } from "../src/tensor/autograd.js";
-import { add, cat, mean, mul, relu, softmax, sub } from "../src/tensor/ops.js";
+import { add, cat, mean, mul, softmax, sub } from "../src/tensor/ops.js";
 import { tidy } from "../src/tensor/scope.js";
 import { type Tensor, tensor } from "../src/tensor/tensor.js";
 import { encodeSafetensors } from "../src/checkpoint/safetensors.js";
@@ -89,37 +90,12 @@ async function checkAgainstOrt(net: Module, shape: readonly number[], what: stri
   return { session, bytes };
 }
 
-/** d2l's Residual block, written here as a user would: children by assignment, its own forward. */
-class UserResidual extends Module {
-  conv1: Conv2d;
-  conv2: Conv2d;
-  conv3: Conv2d | null;
-  bn1: BatchNorm2d;
-  bn2: BatchNorm2d;
-
-  constructor(inputChannels: number, numChannels: number, useConv1x1 = false, strides = 1) {
-    super();
-    this.conv1 = new Conv2d(inputChannels, numChannels, { kernelSize: 3, padding: 1, stride: strides });
-    this.conv2 = new Conv2d(numChannels, numChannels, { kernelSize: 3, padding: 1 });
-    this.conv3 = useConv1x1 ? new Conv2d(inputChannels, numChannels, { kernelSize: 1, stride: strides }) : null;
-    this.bn1 = new BatchNorm2d(numChannels);
-    this.bn2 = new BatchNorm2d(numChannels);
-  }
-
-  forward(X: Tensor): Tensor {
-    let Y = relu(this.bn1.call(this.conv1.call(X)));
-    Y = this.bn2.call(this.conv2.call(Y));
-    if (this.conv3) X = this.conv3.call(X);
-    return relu(add(Y, X));
-  }
-}
-
 /** A user's network around it: scaling by constants, two branches concatenated, every activation, average
  * pooling, dropout, BatchNorm1d, and a softmax (max, sub, exp, sum, log: the reductions). */
 class UserNet extends Module {
   stem: Conv2d;
-  block1: UserResidual;
-  block2: UserResidual;
+  block1: Residual;
+  block2: Residual;
   pool: AvgPool2d;
   side: Sequential;
   head: Sequential;
@@ -127,8 +103,8 @@ class UserNet extends Module {
   constructor() {
     super();
     this.stem = new Conv2d(1, 8, { kernelSize: 3, padding: 1 });
-    this.block1 = new UserResidual(8, 8);
-    this.block2 = new UserResidual(8, 16, true, 2);
+    this.block1 = new Residual(8, 8);
+    this.block2 = new Residual(8, 16, true, 2);
     this.pool = new AvgPool2d(3, { stride: 2, padding: 1 });
     this.side = new Sequential(new MaxPool2d(2), new Conv2d(1, 4, { kernelSize: 1 }), new Tanh());
     this.head = new Sequential(
