@@ -1,13 +1,12 @@
 // N-API entry points for memory and configuration: create, fill, copy, read and free buffers, the pool and
 // live-buffer counters, threads, conv algorithm, precision and the addon's info. Registered by addon.cc.
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "addon.h"
 #include "onednn_ops.h"
+#include "threads.h"
 
 namespace api {
 
@@ -88,13 +87,13 @@ Napi::Value SetPoolLimit(const Napi::CallbackInfo& info) {
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   int n = static_cast<int>(int_arg(info, 0));
   if (n < 1) throw std::invalid_argument("thread count must be at least 1");
-  omp_set_num_threads(n);
+  nat::set_user_threads(n);
   // oneDNN sizes some kernels and scratchpads for the thread count at creation time.
   nat::clear_primitive_cache();
   return info.Env().Undefined();
 }
 
-Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), omp_get_max_threads()); }
+Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), nat::user_threads()); }
 
 Napi::Value SetConvAlgorithm(const Napi::CallbackInfo& info) {
   nat::set_conv_algorithm(info[0].As<Napi::String>().Utf8Value());
@@ -120,7 +119,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("cpuIsa", nat::cpu_isa());
   o.Set("bf16", nat::bf16_support());
   o.Set("lastConvImpl", nat::last_conv_impl());
-  o.Set("threads", omp_get_max_threads());
+  o.Set("threads", nat::user_threads());
   o.Set("cachedPrimitives", static_cast<double>(nat::primitive_cache_size()));
   o.Set("freshAllocations", static_cast<double>(nat::pool_fresh_allocations()));
   o.Set("pooledBytes", static_cast<double>(nat::pool_cached_bytes()));

@@ -3,6 +3,9 @@
 #pragma once
 
 #include "onednn_ops.h"
+#include "threads.h"
+
+#include <omp.h>
 
 #include <memory>
 #include <string>
@@ -30,13 +33,16 @@ void scratchpad_release();
 // from tens of microseconds to milliseconds, executing a small op less.
 std::unordered_map<std::string, std::shared_ptr<void>>& primitive_cache();
 
+// The cache entry for key under the current OpenMP thread count (threads.h: an op's count depends on its
+// size, and oneDNN sizes a primitive for the count it was made under, so it must run under that count).
 template <class T, class Make>
 std::shared_ptr<T> cached(const std::string& key, Make make) {
   auto& cache = primitive_cache();
-  auto it = cache.find(key);
+  const std::string full = key + "|t" + std::to_string(omp_get_max_threads());
+  auto it = cache.find(full);
   if (it != cache.end()) return std::static_pointer_cast<T>(it->second);
   std::shared_ptr<T> value = make();
-  cache.emplace(key, value);
+  cache.emplace(full, value);
   return value;
 }
 
@@ -68,6 +74,7 @@ struct ForwardBackward {
   typename Fwd::primitive_desc fwd_pd;
   Fwd fwd;
   bool has_bwd = false;
+  int bwd_threads = 0;  // the OpenMP thread count bwd was made under
   typename Bwd::primitive_desc bwd_pd;
   Bwd bwd;
 };

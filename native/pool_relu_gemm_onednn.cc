@@ -151,6 +151,9 @@ void reorder(const memory::desc& smd, const void* src, const memory::desc& dmd, 
     std::memcpy(dst, src, smd.get_size());
     return;
   }
+  // Its own thread count (threads.h): a reorder inside a small op may convert a large tensor, and the
+  // same cached reorder serves every op that needs it.
+  OpThreads threads(threads_for(cost::kElement * static_cast<double>(smd.get_size() + dmd.get_size()) / sizeof(float)));
   auto prim = cached<dnnl::reorder>("reorder|" + md_key(smd) + "|" + md_key(dmd), [&] {
     return std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(engine(), smd, engine(), dmd));
   });
@@ -299,7 +302,9 @@ std::unique_ptr<Tensor> maxpool_backward(Tensor& dy, Tensor& x, Tensor& workspac
   if (!e) throw std::invalid_argument("maxPool2dBackward: the context does not come from maxPool2d");
   // dy is (N,C,OH,OW) -> dx (N,C,H,W) in the layout x had in the forward. Only the workspace is read,
   // x's values are not needed.
-  if (!e->has_bwd) {
+  // The forward's entry lives on in the workspace, also past a SetThreads that emptied the cache: the
+  // backward primitive is remade when the thread count it was made for is no longer the current one.
+  if (!e->has_bwd || e->bwd_threads != omp_get_max_threads()) {
     const auto& fwd = e->fwd_pd;
     const int64_t h = x.dims[2], w = x.dims[3], oh = dy.dims[2], ow = dy.dims[3];
     dnnl::pooling_backward::desc d(dnnl::algorithm::pooling_max, fwd.src_desc(), fwd.dst_desc(), {p.sh, p.sw},
@@ -308,6 +313,7 @@ std::unique_ptr<Tensor> maxpool_backward(Tensor& dy, Tensor& x, Tensor& workspac
     e->bwd_pd = dnnl::pooling_backward::primitive_desc(d, scratchpad_attr(), engine(), fwd);
     e->bwd = dnnl::pooling_backward(e->bwd_pd);
     e->has_bwd = true;
+    e->bwd_threads = omp_get_max_threads();
   }
   TempBuf tdy;
   const float* dyp = in_layout(dy, e->bwd_pd.diff_dst_desc(), true, tdy);

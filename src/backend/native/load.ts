@@ -3,10 +3,14 @@
 // ships in the npm package with oneDNN beside it (scripts/prepack-native.mjs). Node-only. When no addon
 // loads, the result carries one line saying why and how to fix it, so callers can fall back to the
 // reference backend and say so. Environment: ALEXNET_NATIVE_THREADS (thread count), ALEXNET_NATIVE_CONV_ALGO
-// (auto|direct|winograd), ALEXNET_NATIVE_POOL_MB (bytes of freed buffers kept for reuse, default 2048).
+// (auto|direct|winograd), ALEXNET_NATIVE_POOL_MB (bytes of freed buffers kept for reuse, default 2048),
+// ALEXNET_NATIVE_GRAIN_US (estimated single-thread microseconds of work per thread an op needs before it
+// runs on more than one, default 1000; 0: every op on all threads; native/threads.h), ALEXNET_NATIVE_ADDON
+// (an addon file to load instead of the build's, for benchmarks of two builds), and OpenMP's own
+// OMP_WAIT_POLICY / GOMP_SPINCOUNT (see withOpenMpDefaults).
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Backend } from "../backend.js";
 import { packageRoot } from "../../packageRoot.js";
 import { type ConvAlgorithm, type NativeAddon, NativeBackend } from "./index.js";
@@ -32,6 +36,27 @@ function buildFailure(root: string): string {
   return `addon not built (build/Release/${ADDON_FILE} missing, no prebuild for ${process.platform}-${process.arch}; fix: ${FIX})`;
 }
 
+/**
+ * Runs `load` (which loads the addon, and with it libgomp) with OpenMP waiting passively unless the user chose
+ * a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT set). libgomp reads them once, when it loads; by default a
+ * thread that waits (for the next parallel region, or at a barrier) spins 300,000 PAUSE iterations first,
+ * ~7.5 ms on AMD Zen 5 (PAUSE ~25 ns there). Between the addon's ops the JavaScript thread works alone, so
+ * with 2 threads on 2 cores the idle OpenMP thread spun through every step, taking the core the data
+ * loader's worker or another process needed; and when the other core was busy, each parallel region waited
+ * a whole spin for a thread that was not running. Passive waiting costs ~10 us per region here (futex
+ * wake-up) instead, and ops too small to pay even that run on one thread (native/threads.h). The variables
+ * are removed again once the addon has loaded, so processes we start inherit the user's environment.
+ */
+function withOpenMpDefaults<T>(load: () => T): T {
+  if (process.env.OMP_WAIT_POLICY !== undefined || process.env.GOMP_SPINCOUNT !== undefined) return load();
+  process.env.OMP_WAIT_POLICY = "PASSIVE";
+  try {
+    return load();
+  } finally {
+    delete process.env.OMP_WAIT_POLICY;
+  }
+}
+
 let cached: { backend: Backend } | { error: string } | undefined;
 
 /** The native backend (one instance per process: the addon's buffers and caches are process-wide), or
@@ -49,13 +74,16 @@ function load(): { backend: NativeBackend } | { error: string } {
   } catch (e) {
     return { error: `native backend unavailable: ${(e as Error).message}` };
   }
-  const files = addonCandidates(root).filter((f) => existsSync(f));
+  // ALEXNET_NATIVE_ADDON: one addon file to load instead (benchmarks comparing two builds, bench/threads.ts).
+  const override = process.env.ALEXNET_NATIVE_ADDON ? resolve(process.env.ALEXNET_NATIVE_ADDON) : undefined;
+  if (override && !existsSync(override)) return { error: `native backend unavailable: ALEXNET_NATIVE_ADDON=${override} does not exist` };
+  const files = override ? [override] : addonCandidates(root).filter((f) => existsSync(f));
   if (files.length === 0) return { error: `native backend unavailable: ${buildFailure(root)}` };
   let addon: NativeAddon | undefined;
   let loadError = "";
   for (const file of files) {
     try {
-      addon = createRequire(import.meta.url)(file) as NativeAddon;
+      addon = withOpenMpDefaults(() => createRequire(import.meta.url)(file) as NativeAddon);
       break;
     } catch (e) {
       // Keep the first reason: it is about the addon that should have loaded.
