@@ -6,7 +6,7 @@
 // --resume finish on the uninterrupted run's exact weights.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -108,6 +108,8 @@ describe("reliability: resource faults", () => {
     const pkg = join(work, "pkg");
     cpSync(fileURLToPath(new URL("../src", import.meta.url)), join(pkg, "dist", "src"), { recursive: true });
     cpSync(fileURLToPath(new URL("../../package.json", import.meta.url)), join(pkg, "package.json"));
+    // Its dependencies (fflate, protobufjs) installed, as npm install leaves them even when the build fails.
+    symlinkSync(fileURLToPath(new URL("../../node_modules", import.meta.url)), join(pkg, "node_modules"));
     const cli = join(pkg, "dist", "src", "cli", "main.js");
     for (const broken of [false, true]) {
       if (broken) {
@@ -116,19 +118,20 @@ describe("reliability: resource faults", () => {
         writeFileSync(join(pkg, "build", "Release", "alexnet_native.node"), "not an ELF file");
       }
       const why = broken ? /the addon does not load: .*\(fix: apt-get install libdnnl-dev && npm rebuild\)/ : /addon not built .*fix: apt-get install libdnnl-dev && npm rebuild/;
-      const auto = alexnet(["summary", "--variant", "28"], { cli });
+      // analyze computes on a backend (summary's shapes come from the shape-only trace and need none).
+      const auto = alexnet(["analyze", "--variant", "28", "--no-measure"], { cli });
       assert.equal(auto.code, 0, auto.stderr);
       assert.equal(auto.stderr.trim().split("\n").length, 1, auto.stderr);
       assert.match(auto.stderr, /^alexnet: native backend unavailable, using the slow reference backend: native backend unavailable: /);
       assert.match(auto.stderr, why);
       assert.match(auto.stdout, /Linear/);
-      const ref = alexnet(["summary", "--variant", "28", "--backend", "reference"], { cli });
+      const ref = alexnet(["analyze", "--variant", "28", "--no-measure", "--backend", "reference"], { cli });
       assert.equal(ref.code, 0, ref.stderr);
       assert.equal(ref.stderr, "");
-      for (const cmd of [["summary", "--variant", "28"], ["train", ...QUICK, "--run-dir", join(work, "never")]]) {
+      for (const cmd of [["analyze", "--variant", "28", "--no-measure"], ["train", ...QUICK, "--run-dir", join(work, "never")]]) {
         const r = alexnet([...cmd, "--backend", "native"], { cli });
         assert.equal(r.code, 2, r.stderr);
-        assert.match(r.stderr, /^alexnet (summary|train): --backend native is unavailable: native backend unavailable: /);
+        assert.match(r.stderr, /^alexnet (analyze|train): --backend native is unavailable: native backend unavailable: /);
         assert.match(r.stderr, why);
       }
       faults++;

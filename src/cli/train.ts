@@ -165,7 +165,12 @@ export const trainCommand: Command = defineCommand("train", "[flags]", TRAIN_FLA
     const dist = startDistributed(flags); // distributed: null in a single process
     const guard: RunDirGuard = { created: null, started: false };
     const removeIfUnstarted = (): void => {
-      if (guard.created && !guard.started) rmSync(guard.created, { recursive: true, force: true });
+      if (!guard.created || guard.started) return;
+      try {
+        rmSync(guard.created, { recursive: true, force: true });
+      } catch {
+        // Cleaning up must never hide why the run failed (e.g. a path under a regular file: ENOTDIR).
+      }
     };
     try {
       const code = await train(argv, flags, dist, guard);
