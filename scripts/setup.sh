@@ -25,7 +25,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: oneDNN for the native backend, a C++ toolchain for node-gyp, the dataset, Chromium (the
 # browser tests, and SwiftShader's Vulkan driver for the WebGPU tests), the Vulkan loader, and Open MPI.
-packages=(libdnnl-dev g++ make python3 dataset-fashion-mnist chromium libvulkan1 openmpi-bin libopenmpi-dev)
+packages=(libdnnl-dev g++ make python3 dataset-fashion-mnist chromium libvulkan1 openmpi-bin libopenmpi-dev iproute2)
 if [ "$peer" -eq 1 ]; then packages+=(python3-torch libopenblas0); fi
 missing=()
 for p in "${packages[@]}"; do

@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "alexnet_mpi",
-      "sources": ["mpi.cc", "comm.cc"],
+      "sources": ["mpi.cc", "comm.cc", "liveness.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "<!@(node -p \"process.env.ALEXNET_MPI_INCLUDES || ''\")"],
       "defines": ["OMPI_SKIP_MPICXX", "NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions", "-O0"],

@@ -1,6 +1,7 @@
 // The communication thread of alexnet_mpi.node (see mpi.cc for the whole design): the jobs JavaScript
 // queues, the state shared with the N-API functions, and the thread's entry points. Everything in it that
-// is not atomic is guarded by State::mu.
+// is not atomic is guarded by State::mu, except what only the communication thread touches after Init
+// (peers' beats, hosts, the liveness links).
 #pragma once
 
 #include <mpi.h>
@@ -15,6 +16,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "liveness.h"
 
 namespace alexnet_mpi {
 
@@ -43,6 +46,7 @@ struct Peer {
   Clock::time_point lastBeat;
   int64_t counter = 0;  // collectives the peer has started
   int pid = -1;         // -1: not on this host (or not known yet)
+  std::string host;     // its MPI processor name
 };
 
 struct State {
@@ -61,6 +65,10 @@ struct State {
   std::atomic<int64_t> started{0};  // collectives this rank has started
   bool watching = true;             // false once the final barrier passed: peers may exit now
   MPI_Comm data = MPI_COMM_NULL, beat = MPI_COMM_NULL;
+  Liveness liveness;
+  // Open MPI's out-of-band keepalive (seconds), as passed to mpirun: how long after a host stops answering
+  // Open MPI's own daemons give up on it and end the job (see Hold in comm.cc).
+  double keepaliveTime = 300, keepaliveIntvl = 20, keepaliveProbes = 9;
   int64_t nextId = 1;
   double commSecondsTotal = 0;
 };
@@ -68,8 +76,12 @@ struct State {
 extern State* g;
 extern std::thread* commThread;
 
-/** Writes the line to stderr and ends the process at once (no destructors, no MPI). */
-[[noreturn]] void Fatal(const std::string& line);
+/** Writes the line to stderr and ends the process at once (no destructors, no MPI); with holdSeconds, the
+ * process first waits that long (for Open MPI to end the job, see Hold in comm.cc). */
+[[noreturn]] void Fatal(const std::string& line, double holdSeconds = 0);
+/** SIGCONT's handler: Open MPI's daemons send SIGCONT, then SIGTERM and SIGKILL a second apart, to the
+ * ranks of a job they end. */
+void OnContinued(int);
 /** The comm thread: MPI_Init_thread, then jobs and fault detection until State::stop. */
 void CommMain(double timeoutSeconds);
 /** Queues a job for the comm thread and gives it its id. */

@@ -5,13 +5,16 @@
 // MPI_THREAD_FUNNELED suffices): JavaScript queues jobs (allreduce a Float32Array in place, sum a few
 // float64 metrics, allgather strings, barrier) and later waits for them, so gradient buckets are reduced
 // while backward still computes the layers below them. The same thread is the fault detector: between
-// MPI_Test polls it sends a heartbeat (its collective counter) to every peer, reads theirs, and checks the
-// pids of peers on its own host. A peer that died, stopped sending heartbeats, or did not reach a collective
-// within the timeout ends this process with one line naming that rank (see Diagnose), without waiting
-// for JavaScript, which may be blocked in Wait.
+// MPI_Test polls it looks at a TCP liveness link to every peer (liveness.h: closed when the peer's process
+// ends, on any host), sends a heartbeat (its collective counter) to every peer, reads theirs, and checks
+// the pids of peers on its own host. A peer that died, stopped sending heartbeats, or did not reach a
+// collective within the timeout ends this process with one line naming that rank and its host (see
+// Diagnose), without waiting for JavaScript, which may be blocked in Wait.
 //
-// This file is the N-API surface; the communication thread and the fault detector are in comm.cc.
+// This file is the N-API surface; the communication thread and the fault detector are in comm.cc, the
+// liveness links in liveness.cc.
 #include <napi.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <memory>
@@ -32,11 +35,18 @@ void RequireInit(const Napi::Env& env) {
 // Keeps each queued buffer's ArrayBuffer alive until its job has been waited for.
 std::vector<std::pair<int64_t, Napi::Reference<Napi::Value>>> held;
 
-// Init(timeoutSeconds) -> { rank, size, host }
+// Init(timeoutSeconds) -> { rank, size, host, links } (links: peers with a liveness link)
 Napi::Value Init(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (g) throw Napi::Error::New(env, "MPI is already initialised");
   double timeout = info[0].As<Napi::Number>().DoubleValue();
+  // Open MPI's daemons end a job's ranks with SIGCONT, SIGTERM and SIGKILL a second apart; SIGCONT tells
+  // the fault detector to name a peer that went silent before the others are gone. Node does not use it.
+  struct sigaction sa {};
+  sa.sa_handler = OnContinued;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGCONT, &sa, nullptr);
   g = new State();
   commThread = new std::thread(CommMain, timeout > 0 ? timeout : 30.0);
   std::unique_lock<std::mutex> lock(g->mu);
@@ -46,6 +56,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   out.Set("rank", g->rank);
   out.Set("size", g->size);
   out.Set("host", g->host);
+  out.Set("links", g->liveness.Links());
   return out;
 }
 

@@ -12,7 +12,8 @@ export const MPI_FIX = "apt-get install openmpi-bin libopenmpi-dev && npm rebuil
 
 /** The functions alexnet_mpi.node exports (native/mpi/mpi.cc). */
 export interface MpiAddon {
-  Init(timeoutSeconds: number): { rank: number; size: number; host: string };
+  /** links: peers with a liveness link (a TCP connection outside MPI that closes when the peer's process ends). */
+  Init(timeoutSeconds: number): { rank: number; size: number; host: string; links: number };
   SetPeerPids(pids: number[]): void;
   AllreduceAsync(data: Float32Array | Float64Array, scale: number): number;
   /** Blocks until the job is done; returns the seconds the communication thread spent on it. */

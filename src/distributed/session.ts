@@ -11,6 +11,7 @@ import { DEFAULT_BUCKET_BYTES, GradientAllreducer } from "./gradients.js";
 import { loadMpiAddon, type MpiAddon } from "./load.js";
 import { globalBatchRows, shardOf, type Shard } from "./sampler.js";
 import { describeDifference } from "./settings.js";
+import { keepaliveFlags, keepaliveFor, keepaliveFromEnv, keepaliveProblem } from "./keepalive.js";
 
 /** Seconds a collective may wait for the other ranks before this rank names the lost one and exits. */
 export const DEFAULT_TIMEOUT_SECONDS = 30;
@@ -28,6 +29,10 @@ export class DistributedSession {
   /** Ranks on this host, and this rank's index among them. */
   readonly localSize: number;
   readonly localRank: number;
+  /** Hosts the ranks are on. */
+  readonly hosts: number;
+  /** Peers this rank has a liveness link to (all of them unless a network refused one). */
+  readonly links: number;
   private allreducer: GradientAllreducer | null = null;
   private finalized = false;
 
@@ -46,7 +51,15 @@ export class DistributedSession {
     const local = all.map((p, r) => ({ ...p, r })).filter((p) => p.host === mine);
     this.localSize = local.length;
     this.localRank = local.findIndex((p) => p.r === this.rank);
+    this.hosts = new Set(all.map((p) => p.host)).size;
+    this.links = world.links;
     mpi.SetPeerPids(all.map((p) => (p.host === mine ? p.pid : -1)));
+    // Several hosts: a lost host ends mpirun only through Open MPI's keepalive (src/distributed/keepalive.ts).
+    const problem = this.hosts > 1 ? keepaliveProblem(keepaliveFromEnv(), timeoutSeconds) : null;
+    if (problem && this.rank === 0) {
+      console.error(`alexnet: warning: the ranks are on ${this.hosts} hosts, and ${problem}; for a collective timeout of ${timeoutSeconds} s ` +
+        `pass mpirun ${keepaliveFlags(keepaliveFor(timeoutSeconds)).join(" ")} (see README, More machines)`);
+    }
   }
 
   static start(timeoutSeconds: number): DistributedSession {
