@@ -10,7 +10,9 @@ import os
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+# d2l's blocks (Residual, Inception, DenseBlock, conv_block, transition_block), written once, with the block fixtures.
+from make_block_fixtures import DenseBlock, Inception, Residual, transition_block  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "zoo.json")
 
@@ -90,25 +92,6 @@ def nin():
         nn.Flatten())
 
 
-class Inception(nn.Module):
-    def __init__(self, in_channels, c1, c2, c3, c4, **kwargs):
-        super(Inception, self).__init__(**kwargs)
-        self.p1_1 = nn.Conv2d(in_channels, c1, kernel_size=1)
-        self.p2_1 = nn.Conv2d(in_channels, c2[0], kernel_size=1)
-        self.p2_2 = nn.Conv2d(c2[0], c2[1], kernel_size=3, padding=1)
-        self.p3_1 = nn.Conv2d(in_channels, c3[0], kernel_size=1)
-        self.p3_2 = nn.Conv2d(c3[0], c3[1], kernel_size=5, padding=2)
-        self.p4_1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        self.p4_2 = nn.Conv2d(in_channels, c4, kernel_size=1)
-
-    def forward(self, x):
-        p1 = F.relu(self.p1_1(x))
-        p2 = F.relu(self.p2_2(F.relu(self.p2_1(x))))
-        p3 = F.relu(self.p3_2(F.relu(self.p3_1(x))))
-        p4 = F.relu(self.p4_2(self.p4_1(x)))
-        return torch.cat((p1, p2, p3, p4), dim=1)
-
-
 def googlenet():
     b1 = nn.Sequential(nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3),
                        nn.ReLU(), nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
@@ -142,27 +125,6 @@ def lenet_bn():
         nn.Linear(84, 10))
 
 
-class Residual(nn.Module):
-    def __init__(self, input_channels, num_channels, use_1x1conv=False, strides=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(input_channels, num_channels, kernel_size=3, padding=1, stride=strides)
-        self.conv2 = nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1)
-        if use_1x1conv:
-            self.conv3 = nn.Conv2d(input_channels, num_channels, kernel_size=1, stride=strides)
-        else:
-            self.conv3 = None
-        self.bn1 = nn.BatchNorm2d(num_channels)
-        self.bn2 = nn.BatchNorm2d(num_channels)
-
-    def forward(self, X):
-        Y = F.relu(self.bn1(self.conv1(X)))
-        Y = self.bn2(self.conv2(Y))
-        if self.conv3:
-            X = self.conv3(X)
-        Y += X
-        return F.relu(Y)
-
-
 def stem():
     return nn.Sequential(nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3),
                          nn.BatchNorm2d(64), nn.ReLU(),
@@ -185,34 +147,6 @@ def resnet18():
     b4 = nn.Sequential(*resnet_block(128, 256, 2))
     b5 = nn.Sequential(*resnet_block(256, 512, 2))
     return nn.Sequential(stem(), b2, b3, b4, b5, nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(512, 10))
-
-
-def conv_block(input_channels, num_channels):
-    return nn.Sequential(
-        nn.BatchNorm2d(input_channels), nn.ReLU(),
-        nn.Conv2d(input_channels, num_channels, kernel_size=3, padding=1))
-
-
-class DenseBlock(nn.Module):
-    def __init__(self, num_convs, input_channels, num_channels):
-        super(DenseBlock, self).__init__()
-        layer = []
-        for i in range(num_convs):
-            layer.append(conv_block(num_channels * i + input_channels, num_channels))
-        self.net = nn.Sequential(*layer)
-
-    def forward(self, X):
-        for blk in self.net:
-            Y = blk(X)
-            X = torch.cat((X, Y), dim=1)
-        return X
-
-
-def transition_block(input_channels, num_channels):
-    return nn.Sequential(
-        nn.BatchNorm2d(input_channels), nn.ReLU(),
-        nn.Conv2d(input_channels, num_channels, kernel_size=1),
-        nn.AvgPool2d(kernel_size=2, stride=2))
 
 
 def densenet():
