@@ -12,7 +12,8 @@ import { SGD } from "../optim/sgd.js";
 import { manualSeed } from "../tensor/random.js";
 import { DivergedError, finalLines, initialTrainState, trainCh6, type TrainState } from "../train/trainer.js";
 import { Progress } from "./progress.js";
-import { RunDirectory, defaultRunDir, readConfig, writeConfig } from "../train/runDir.js";
+import { RunDirectory, defaultRunDir, readConfig, writeConfig, writeResult } from "../train/runDir.js";
+import { countParameters, macsPerExample } from "../models/trace.js";
 import { checkWritable, publishModel, readLatestCheckpoint, writeCheckpoint } from "../checkpoint/checkpoint.js";
 import { restoreTraining, snapshot } from "../train/snapshot.js";
 import { type Command, type FlagSpecs, type ParsedFlags, defineCommand, UsageError } from "./args.js";
@@ -198,7 +199,11 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
       : await chooseFromFlags(flags);
     const settings = resumed ?? settingsFromFlags(flags, choice);
     const input = trainInput(settings.resize);
-    buildMeta(choice, TEXT_LABELS.length, input).dispose(); // the model takes the data's images, gives 10 scores
+    // The model takes the data's images and gives 10 scores (else this fails before any work); its size
+    // goes into result.json.
+    const meta = buildMeta(choice, TEXT_LABELS.length, input);
+    const size = { params: countParameters(meta).params, macsPerExample: macsPerExample(meta, input) };
+    meta.dispose();
     let runDir = resumeDir ?? (flags["run-dir"] as string | undefined) ?? defaultRunDir();
     if (dist) runDir = rankZeroValue(dist, runDir);
     const every = checkpointEvery(flags, saved);
@@ -278,6 +283,7 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
     const save = async (s: TrainState): Promise<void> => {
       if (lead) writeCheckpoint(runDir, s.step, { ...await snapshot(net, optimizer, s), metadata: modelMetadata(savedModel) });
     };
+    const startedAt = performance.now();
     try {
       const result = await trainCh6(net, {
         epochs: settings.epochs, backend, trainLoader, testLoader, optimizer,
@@ -304,7 +310,14 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
         progress.line(`${interrupted}: stopped after step ${result.state.step}; checkpoint saved. Continue with: alexnet train --resume ${runDir}`);
         return 130;
       }
-      if (lead) for (const line of finalLines(result, device)) console.log(line);
+      if (lead) {
+        writeResult(runDir, {
+          model: choice.record.model, title: choice.title, ...size, input: [...input], epochs: settings.epochs,
+          trainLoss: result.trainLoss, trainAcc: result.trainAcc, testAcc: result.testAcc, examplesPerSec: result.examplesPerSec,
+          wallSeconds: (performance.now() - startedAt) / 1000, device, finished: new Date().toISOString(),
+        });
+        for (const line of finalLines(result, device)) console.log(line);
+      }
       return 0;
     } catch (e) {
       if (e instanceof DivergedError) {

@@ -1,6 +1,7 @@
 // A training run's directory: config.json (every setting, backend, versions), metrics.jsonl (one line per
 // plot point), and d2l's plot of train loss, train acc and test acc against epoch as training.svg and
-// training.png, rewritten atomically at every point so a viewer can keep them open.
+// training.png, rewritten atomically at every point so a viewer can keep them open; result.json when the
+// run completes (what `alexnet compare` tabulates).
 import { mkdirSync, appendFileSync, readFileSync, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { renderPng, renderSvg, writeFileAtomic } from "../plot/render.js";
@@ -28,6 +29,60 @@ export function readConfig(runDir: string): Record<string, unknown> {
   } catch (e) {
     throw new Error(`${file} is not a valid config: ${(e as Error).message}`);
   }
+}
+
+/** What a completed run measured, beside its curves (result.json). */
+export interface RunResult {
+  /** The model as --model names it, and as people call it. */
+  model: string;
+  title: string;
+  params: number;
+  /** Conv2d and Linear multiply-accumulates of one example's forward pass at the run's input. */
+  macsPerExample: number;
+  /** (C, H, W) */
+  input: number[];
+  epochs: number;
+  trainLoss: number;
+  trainAcc: number;
+  testAcc: number;
+  /** d2l's figure: training examples per second of training time (evaluation excluded). */
+  examplesPerSec: number;
+  /** Wall time of the last `alexnet train` invocation that worked on the run (a resumed run: its last part). */
+  wallSeconds: number;
+  device: string;
+  finished: string;
+}
+
+export function writeResult(runDir: string, result: RunResult): void {
+  writeFileAtomic(join(runDir, "result.json"), `${JSON.stringify(result, null, 2)}\n`);
+}
+
+/** result.json, or null when the run has not completed (or predates it). */
+export function readResult(runDir: string): RunResult | null {
+  const file = join(runDir, "result.json");
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as RunResult;
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** The plot points of metrics.jsonl (a line cut short by a crash is skipped). */
+export function readMetrics(runDir: string): MetricPoint[] {
+  const file = join(runDir, "metrics.jsonl");
+  if (!existsSync(file)) return [];
+  const points: MetricPoint[] = [];
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const p = JSON.parse(line) as MetricPoint;
+      if (typeof p.x === "number") points.push(p);
+    } catch {
+      // the last line of a killed run may be partial
+    }
+  }
+  return points;
 }
 
 export class RunDirectory {
