@@ -236,6 +236,8 @@ export interface SavedModel extends ModelRecord {
   size: number;
   /** The side training images were resized to (null: Fashion-MNIST's own 28x28). */
   resize: number | null;
+  /** Normalize(mean, std) the run trained with (train --normalize): eval and predict apply it too. */
+  normalize?: { mean: number; std: number };
 }
 
 /** model.safetensors metadata for a run's checkpoints. */
@@ -255,7 +257,8 @@ function parseSaved(text: string | undefined, source: string): SavedModel | null
   const positiveInt = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 1;
   if (typeof v !== "object" || v === null || typeof s.model !== "string" || !positiveInt(s.inChannels) || !positiveInt(s.classes) || !positiveInt(s.size)
     || !(s.resize === null || positiveInt(s.resize)) || (s.variant !== undefined && !ALEXNET_VARIANTS.includes(s.variant))
-    || (s.widthScale !== undefined && !(typeof s.widthScale === "number" && s.widthScale > 0))) {
+    || (s.widthScale !== undefined && !(typeof s.widthScale === "number" && s.widthScale > 0))
+    || (s.normalize !== undefined && !(typeof s.normalize === "object" && s.normalize !== null && Number.isFinite(s.normalize.mean) && s.normalize.std > 0))) {
     throw new Error(`${source}: its ${MODEL_METADATA_KEY} metadata is malformed (${text.slice(0, 120)})`);
   }
   return s as SavedModel;

@@ -20,6 +20,7 @@ import { type Command, type FlagSpecs, type ParsedFlags, defineCommand, UsageErr
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 import { type ModelChoice, buildChecked, buildMeta, chooseFromFlags, chooseModel, MODEL_FLAGS, modelMetadata, trainInput } from "./modelChoice.js";
 import { packageVersion } from "../packageRoot.js";
+import { PREPROCESS_FLAGS, type PreprocessSettings, applyDropout, describePreprocess, preprocessFromFlags, savedPreprocess } from "./preprocessFlags.js";
 // --distributed (issue 17): every use below is marked "distributed:".
 import { DISTRIBUTED_FLAGS, describeWorld, rankZeroValue, shardDataset, silentStream, startDistributed } from "./distributed.js";
 import { codeVersion, dataChecksum } from "../distributed/settings.js";
@@ -42,6 +43,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "run-dir": { type: "string", help: "where to write metrics, plots and checkpoints (default runs/<date-time>)" },
   resume: { type: "string", help: "continue the run in this directory from its last complete checkpoint" },
   "checkpoint-every": { type: "int", min: 1, help: "also checkpoint every N steps (default: each epoch end)" },
+  ...PREPROCESS_FLAGS,
   plain: { type: "boolean", help: "plain progress lines even on a terminal" },
   ...BACKEND_FLAGS,
   ...DISTRIBUTED_FLAGS,
@@ -49,7 +51,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
 };
 
 /** The settings that define a run (stored in config.json; a resumed run takes them from there). */
-interface RunSettings {
+interface RunSettings extends PreprocessSettings {
   /** The model: a zoo name or the absolute path of a user's file (runs from before --model: alexnet). */
   model: string;
   /** AlexNet's variant; null for other models. */
@@ -86,6 +88,7 @@ function settingsFromFlags(flags: ParsedFlags, choice: ModelChoice): RunSettings
     trainLimit: (flags["train-limit"] as number | undefined) ?? null,
     testLimit: (flags["test-limit"] as number | undefined) ?? null,
     precision: flags.precision as Precision,
+    ...preprocessFromFlags(flags),
   };
 }
 
@@ -122,6 +125,7 @@ function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<str
   settings.model ??= "alexnet";
   if (settings.resize === undefined) settings.resize = settings.variant === "224" ? 224 : null;
   checkSavedSettings(settings);
+  Object.assign(settings, savedPreprocess(settings));
   const given = argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!);
   const conflicting = given.filter((f) => !["resume", "epochs", "device", "backend", "threads", "data-dir", "plain", "checkpoint-every", "distributed", "collective-timeout"].includes(f));
   if (conflicting.length) throw new UsageError(`--resume continues a run with its own settings; drop --${conflicting.join(", --")}`);
@@ -220,7 +224,9 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
     const [trainSet, testSet] = [await loadFashionMnist("train", dataOpts), await loadFashionMnist("test", dataOpts)];
     const resize = settings.resize ?? undefined;
     const shard = dist ? { rank: dist.rank, worldSize: dist.size } : undefined;
-    const trainLoader = new DataLoader(trainSet, { batchSize: settings.batchSize, shuffle: true, seed: settings.seed, resize, limit: settings.trainLimit ?? undefined, shard });
+    const normalize = settings.normalize ?? undefined;
+    const trainLoader = new DataLoader(trainSet, { batchSize: settings.batchSize, shuffle: true, seed: settings.seed, resize, limit: settings.trainLimit ?? undefined, shard,
+      augment: settings.augment ?? undefined, normalize });
     const testTotal = Math.min(settings.testLimit ?? testSet.count, testSet.count);
     if (dist) {
       // distributed: every rank must compute the same run; refused at start-up, by every rank alike.
@@ -235,15 +241,17 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
     }
 
     const testLoader = dist
-      ? new DataLoader(shardDataset(dist, testSet, settings.testLimit ?? undefined), { batchSize: settings.batchSize, shuffle: false, resize })
-      : new DataLoader(testSet, { batchSize: settings.batchSize, shuffle: false, resize, limit: settings.testLimit ?? undefined });
+      ? new DataLoader(shardDataset(dist, testSet, settings.testLimit ?? undefined), { batchSize: settings.batchSize, shuffle: false, resize, normalize })
+      : new DataLoader(testSet, { batchSize: settings.batchSize, shuffle: false, resize, limit: settings.testLimit ?? undefined, normalize });
 
     manualSeed(settings.seed);
     const net = await buildChecked(choice, TEXT_LABELS.length, input).to(backend);
     initWeights(net);
+    if (settings.dropout !== null) applyDropout(net, settings.dropout, choice.title);
     const optimizer = new SGD(net.parameters(), { lr: settings.lr, momentum: settings.momentum, weightDecay: settings.weightDecay });
     // What the checkpoints record, so that eval and predict rebuild the network without flags.
-    const savedModel = { ...choice.record, inChannels: input[0], classes: TEXT_LABELS.length, size: input[1], resize: settings.resize };
+    const savedModel = { ...choice.record, inChannels: input[0], classes: TEXT_LABELS.length, size: input[1], resize: settings.resize,
+      ...(settings.normalize ? { normalize: settings.normalize } : {}) };
     const run = new RunDirectory(runDir);
     let state: TrainState = initialTrainState();
     if (resumeDir) {
@@ -268,7 +276,7 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
 
     const device = describeWorld(backend.describe(), dist);
     if (lead) console.log(`training ${choice.title} on ${trainLoader.size} examples, testing on ${testTotal}, ` +
-      `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}, on ${device}; data from ${describeSource(trainSet)}; run directory ${runDir}`);
+      `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}${describePreprocess(settings)}, on ${device}; data from ${describeSource(trainSet)}; run directory ${runDir}`);
     const testBatches = Math.ceil(testLoader.size / settings.batchSize);
     const progress = new Progress({ stream: lead ? process.stderr : silentStream(), epochs: settings.epochs, testBatches, plain: flags.plain === true });
     let interrupted: string | null = null;

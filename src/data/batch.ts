@@ -1,5 +1,7 @@
-// Assembling one batch: gather the chosen uint8 images, resize them if asked, convert to float32 NCHW.
-// Shared by the in-thread loader path and the worker thread, so both produce identical batches.
+// Assembling one batch: gather the chosen uint8 images, crop and flip them if asked (augment.ts), resize
+// them if asked, convert to float32 NCHW, normalize if asked. Shared by the in-thread loader path and the
+// worker thread, so both produce identical batches.
+import { type AugmentOptions, type NormalizeOptions, augmentDraw, augmentImage, normalizeRange } from "./augment.js";
 import { Resizer, toTensor } from "./resize.js";
 
 /** The loader's view of a dataset: uint8 images (count x rows x cols) and class labels. */
@@ -20,20 +22,30 @@ export interface Batch {
   indices: Int32Array;
 }
 
+/** What is done to each image besides the resize: training's random crop and flip, and normalization. */
+export interface Preprocess {
+  augment?: AugmentOptions;
+  normalize?: NormalizeOptions;
+}
+
 /** Builds batches of a fixed output size; holds the resizer's tables and scratch buffers. */
 export class BatchAssembler {
   private readonly resizer: Resizer | null;
+  private readonly scratch: Uint8Array;
 
   constructor(
     readonly rows: number,
     readonly cols: number,
     readonly outHeight: number,
     readonly outWidth: number,
+    readonly preprocess: Preprocess = {},
   ) {
     this.resizer = outHeight !== rows || outWidth !== cols ? new Resizer(cols, rows, outWidth, outHeight) : null;
+    this.scratch = new Uint8Array(preprocess.augment ? rows * cols : 0);
   }
 
-  assemble(images: Uint8Array, labels: Uint8Array, indices: Int32Array): Batch {
+  /** `epoch` picks the augmentation's draws (ignored without augmentation). */
+  assemble(images: Uint8Array, labels: Uint8Array, indices: Int32Array, epoch = 0): Batch {
     const b = indices.length;
     const inPixels = this.rows * this.cols;
     const outPixels = this.outHeight * this.outWidth;
@@ -45,8 +57,16 @@ export class BatchAssembler {
       if (idx < 0 || src + inPixels > images.length || idx >= labels.length) {
         throw new RangeError(`batch: example index ${idx} out of range`);
       }
-      if (this.resizer) this.resizer.resizeToFloat(images, src, out, i * outPixels);
-      else toTensor(images.subarray(src, src + inPixels), out, i * outPixels);
+      let pixels = images;
+      let at = src;
+      const augment = this.preprocess.augment;
+      if (augment) {
+        augmentImage(images, src, this.rows, this.cols, augment.padding, augmentDraw(augment, epoch, idx), this.scratch);
+        [pixels, at] = [this.scratch, 0];
+      }
+      if (this.resizer) this.resizer.resizeToFloat(pixels, at, out, i * outPixels);
+      else toTensor(pixels.subarray(at, at + inPixels), out, i * outPixels);
+      if (this.preprocess.normalize) normalizeRange(out, i * outPixels, (i + 1) * outPixels, this.preprocess.normalize);
       outLabels[i] = labels[idx]!;
     }
     return { images: out, labels: outLabels, shape: [b, 1, this.outHeight, this.outWidth], indices };

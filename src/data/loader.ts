@@ -9,6 +9,7 @@
 // the process alive; close() terminates it.
 import { Worker } from "node:worker_threads";
 import { BatchAssembler, type Batch, type ImageDataset } from "./batch.js";
+import type { AugmentOptions, NormalizeOptions } from "./augment.js";
 import { shuffledOrder } from "./prng.js";
 import { shardOf } from "../distributed/sampler.js";
 import { resizedSize } from "./resize.js";
@@ -36,6 +37,10 @@ export interface DataLoaderOptions {
   startEpoch?: number;
   /** Data parallelism: each batch is this rank's contiguous shard of the global batch (src/distributed/sampler.ts). */
   shard?: { rank: number; worldSize: number };
+  /** Random crop and flip (augment.ts), drawn from (seed, epoch, example index). */
+  augment?: Omit<AugmentOptions, "seed">;
+  /** Normalize(mean, std) after ToTensor. */
+  normalize?: NormalizeOptions;
 }
 
 /** What a checkpoint needs to resume the same sequence of batches. */
@@ -92,12 +97,12 @@ class BatchWorker {
     else this.worker.unref();
   }
 
-  request(indices: Int32Array): Promise<Batch> {
+  request(epoch: number, indices: Int32Array): Promise<Batch> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     const promise = new Promise<Batch>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     this.updateRef();
-    const msg: BatchRequest = { type: "batch", id, indices };
+    const msg: BatchRequest = { type: "batch", id, epoch, indices };
     this.worker.postMessage(msg, [indices.buffer as ArrayBuffer]);
     return promise;
   }
@@ -163,7 +168,10 @@ export class DataLoader implements AsyncIterable<Batch> {
     }
     this.outHeight = out.height;
     this.outWidth = out.width;
-    this.assembler = new BatchAssembler(dataset.rows, dataset.cols, out.height, out.width);
+    this.assembler = new BatchAssembler(dataset.rows, dataset.cols, out.height, out.width, {
+      ...(opts.augment ? { augment: { ...opts.augment, seed: this.seed } } : {}),
+      ...(opts.normalize ? { normalize: opts.normalize } : {}),
+    });
   }
 
   /** The epoch the next iteration runs. */
@@ -216,7 +224,7 @@ export class DataLoader implements AsyncIterable<Batch> {
 
   /** Prepares one batch on the calling thread. */
   batchSync(epoch: number, b: number): Batch {
-    return this.assembler.assemble(this.dataset.images, this.dataset.labels, this.batchIndices(epoch, b));
+    return this.assembler.assemble(this.dataset.images, this.dataset.labels, this.batchIndices(epoch, b), epoch);
   }
 
   /** One epoch's batches, from `startBatch` on; `epoch` moves past this one at once (not when consumed). */
@@ -238,7 +246,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     let next = startBatch;
     const topUp = () => {
       while (next < this.numBatches && queue.length < this.prefetch) {
-        const p = worker.request(this.batchIndices(epoch, next++));
+        const p = worker.request(epoch, this.batchIndices(epoch, next++));
         // handled now, awaited later: an early failure must not surface as an unhandled rejection
         p.catch(() => {});
         queue.push(p);
@@ -274,6 +282,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       cols: this.dataset.cols,
       outHeight: this.outHeight,
       outWidth: this.outWidth,
+      preprocess: this.assembler.preprocess,
     });
     return this.worker;
   }

@@ -2,7 +2,7 @@
 // example indices into finished float32 batches and sends them back (buffers transferred, not copied).
 // Keeping this work off the main thread lets resizing overlap with the training step.
 import { parentPort } from "node:worker_threads";
-import { BatchAssembler } from "./batch.js";
+import { BatchAssembler, type Preprocess } from "./batch.js";
 
 export interface InitMessage {
   type: "init";
@@ -12,11 +12,13 @@ export interface InitMessage {
   cols: number;
   outHeight: number;
   outWidth: number;
+  preprocess: Preprocess;
 }
 
 export interface BatchRequest {
   type: "batch";
   id: number;
+  epoch: number;
   indices: Int32Array;
 }
 
@@ -31,12 +33,12 @@ if (parentPort) {
   port.on("message", (msg: InitMessage | BatchRequest) => {
     if (msg.type === "init") {
       data = msg;
-      assembler = new BatchAssembler(msg.rows, msg.cols, msg.outHeight, msg.outWidth);
+      assembler = new BatchAssembler(msg.rows, msg.cols, msg.outHeight, msg.outWidth, msg.preprocess);
       return;
     }
     try {
       if (!data || !assembler) throw new Error("loader worker: batch requested before init");
-      const batch = assembler.assemble(data.images, data.labels, msg.indices);
+      const batch = assembler.assemble(data.images, data.labels, msg.indices, msg.epoch);
       const { images, labels, indices } = batch;
       const reply: WorkerReply = { type: "batch", id: msg.id, images, labels, indices };
       port.postMessage(reply, [batch.images.buffer, batch.labels.buffer, batch.indices.buffer] as ArrayBuffer[]);

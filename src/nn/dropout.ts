@@ -6,7 +6,8 @@ import type { Tensor } from "../tensor/tensor.js";
 import { Module } from "./module.js";
 
 export class Dropout extends Module {
-  constructor(readonly p = 0.5, readonly rng: Rng = defaultRng) {
+  // p is writable, as in PyTorch (train's --dropout sets it on a built model).
+  constructor(public p = 0.5, readonly rng: Rng = defaultRng) {
     super();
     if (!(p >= 0 && p <= 1)) throw new Error(`Dropout: p must be in [0, 1], got ${p}`);
   }
