@@ -24,6 +24,7 @@ const COMMANDS: CommandEntry[] = [
   { name: "data", summary: "look at the Fashion-MNIST data (data show, data info)", load: async () => (await import("./data.js")).dataCommand },
   { name: "serve", summary: "serve the web page: train, inspect and predict in the browser", load: async () => (await import("./serve.js")).serveCommand },
   { name: "export", summary: "write a checkpoint as an ONNX model (ONNX Runtime, onnxruntime-web, Netron)", load: async () => (await import("./export.js")).exportCommand },
+  { name: "sweep", summary: "train once per batch size: test accuracy, examples/s and peak memory per batch size (d2l 7.1 exercise 3)", load: async () => (await import("./sweep.js")).sweepCommand },
   { name: "compare", summary: "runs side by side: final metrics, examples/s, size and compute, and their curves in one plot", load: async () => (await import("./compare.js")).compareCommand },
   { name: "models", summary: "list the models --model takes: d2l's CNNs with parameters, MACs and recipe", load: async () => (await import("./models.js")).modelsCommand },
 ];

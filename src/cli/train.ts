@@ -43,6 +43,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "run-dir": { type: "string", help: "where to write metrics, plots and checkpoints (default runs/<date-time>)" },
   resume: { type: "string", help: "continue the run in this directory from its last complete checkpoint" },
   "checkpoint-every": { type: "int", min: 1, help: "also checkpoint every N steps (default: each epoch end)" },
+  "memory-limit": { type: "string", help: "stop with a clear line when the backend's peak memory passes SIZE (e.g. 512M, 2G): a smaller device" },
   ...PREPROCESS_FLAGS,
   plain: { type: "boolean", help: "plain progress lines even on a terminal" },
   ...BACKEND_FLAGS,
@@ -127,7 +128,7 @@ function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<str
   checkSavedSettings(settings);
   Object.assign(settings, savedPreprocess(settings));
   const given = argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!);
-  const conflicting = given.filter((f) => !["resume", "epochs", "device", "backend", "threads", "data-dir", "plain", "checkpoint-every", "distributed", "collective-timeout"].includes(f));
+  const conflicting = given.filter((f) => !["resume", "epochs", "device", "backend", "threads", "data-dir", "plain", "checkpoint-every", "distributed", "collective-timeout", "memory-limit"].includes(f));
   if (conflicting.length) throw new UsageError(`--resume continues a run with its own settings; drop --${conflicting.join(", --")}`);
   return { ...settings, epochs: given.includes("epochs") ? (flags.epochs as number) : settings.epochs };
 }
@@ -202,6 +203,7 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
       ? await chooseModel({ model: resumed.model, ...(resumed.variant !== null ? { variant: resumed.variant } : {}), widthScale: resumed.widthScale })
       : await chooseFromFlags(flags);
     const settings = resumed ?? settingsFromFlags(flags, choice);
+    const memoryLimit = parseMemoryLimit(flags["memory-limit"] as string | undefined);
     const input = trainInput(settings.resize);
     // The model takes the data's images and gives 10 scores (else this fails before any work); its size
     // goes into result.json.
@@ -299,6 +301,7 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
           onStep: (info, s) => {
             guard.started = true;
             progress.step(info);
+            if (memoryLimit !== null) checkMemory(backend, memoryLimit, s.step);
             if (s.step === loseDeviceAt) (backend as { simulateDeviceLoss?(reason: string): void }).simulateDeviceLoss?.("simulated by ALEXNET_SIMULATE_GPU_LOSS");
           },
           checkpointEvery: every ?? 0,
@@ -323,12 +326,13 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
           model: choice.record.model, title: choice.title, ...size, input: [...input], epochs: settings.epochs,
           trainLoss: result.trainLoss, trainAcc: result.trainAcc, testAcc: result.testAcc, examplesPerSec: result.examplesPerSec,
           wallSeconds: (performance.now() - startedAt) / 1000, device, finished: new Date().toISOString(),
+          peakBytes: backend.memoryStats().peakBytes ?? null, maxRssBytes: process.resourceUsage().maxRSS * 1024,
         });
         for (const line of finalLines(result, device)) console.log(line);
       }
       return 0;
     } catch (e) {
-      if (e instanceof DivergedError) {
+      if (e instanceof DivergedError || e instanceof MemoryLimitError) {
         progress.line(`alexnet train: ${e.message}`);
         return 1;
       }
@@ -340,5 +344,25 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
       optimizer.dispose();
       net.dispose();
     }
+  }
+}
+
+/** The backend's memory passed --memory-limit: the run stops as on a device that small. */
+class MemoryLimitError extends Error {}
+
+export function parseMemoryLimit(spec: string | undefined): number | null {
+  if (spec === undefined) return null;
+  const m = /^(\d+(?:\.\d+)?)([KMG]i?B?)?$/i.exec(spec.trim());
+  if (!m || !(Number(m[1]) > 0)) throw new UsageError(`--memory-limit takes a size such as 512M or 2G (got '${spec}')`);
+  const unit = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 }[(m[2] ?? "").charAt(0).toUpperCase() as "" | "K" | "M" | "G"];
+  return Math.round(Number(m[1]) * unit);
+}
+
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+function checkMemory(backend: Backend, limit: number, step: number): void {
+  const peak = backend.memoryStats().peakBytes;
+  if (peak !== undefined && peak > limit) {
+    throw new MemoryLimitError(`out of memory: the backend's tensors reached ${mib(peak)} by step ${step}, over --memory-limit ${mib(limit)}`);
   }
 }

@@ -51,6 +51,10 @@ export interface RunResult {
   wallSeconds: number;
   device: string;
   finished: string;
+  /** The backend's own high-water mark of live tensor bytes (native pool, GPU buffers, reference arrays). */
+  peakBytes: number | null;
+  /** The process's peak resident set (the CPU's whole footprint: data, code, the backend's memory). */
+  maxRssBytes: number;
 }
 
 export function writeResult(runDir: string, result: RunResult): void {
