@@ -13,7 +13,7 @@ import { analyzeNetwork } from "../analysis/analyze.js";
 import { Sequential } from "../nn/index.js";
 import type { ChartSpec } from "../plot/chart.js";
 import { writeChart, writeFileAtomic } from "../plot/render.js";
-import { readResult, type RunResult } from "../train/runDir.js";
+import { readResult, type RunResult, timeStamp } from "../train/runDir.js";
 import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS } from "./backendFlags.js";
 import { buildMeta, chooseFromFlags, MODEL_FLAGS, trainInput } from "./modelChoice.js";
@@ -115,17 +115,12 @@ export function sweepCharts(points: readonly SweepPoint[]): Record<"accuracy" | 
   };
 }
 
-function stamp(now = new Date()): string {
-  const p = (n: number): string => String(n).padStart(2, "0");
-  return `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
-}
-
 export const sweepCommand: Command = defineCommand("sweep", "[flags]", FLAGS, async ({ flags }, argv) => {
   const sizes = parseBatchSizes(flags["batch-sizes"] as string);
   const choice = await chooseFromFlags(flags); // a bad model fails here, before any run
   const input = trainInput((flags.resize as number | undefined) ?? choice.recipe.resize);
   const baseLr = (flags.lr as number | undefined) ?? choice.recipe.lr;
-  const dir = resolve((flags["sweep-dir"] as string | undefined) ?? join("runs", `sweep-${stamp()}`));
+  const dir = resolve((flags["sweep-dir"] as string | undefined) ?? join("runs", `sweep-${timeStamp()}`));
   const given = new Set(argv.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=")[0]!));
   const forward = (keep: (flag: string) => boolean): string[] =>
     FORWARDED.filter((f) => given.has(f) && flags[f] !== undefined && keep(f)).flatMap((f) => [`--${f}`, String(flags[f])]);

@@ -8,10 +8,14 @@ import { renderPng, renderSvg, writeFileAtomic } from "../plot/render.js";
 import { trainingChart } from "../plot/trainingChart.js";
 import type { MetricPoint } from "./trainer.js";
 
-export function defaultRunDir(now = new Date()): string {
+/** YYYYMMDD-hhmmss in local time, as run directories are named. */
+export function timeStamp(now = new Date()): string {
   const p = (n: number): string => String(n).padStart(2, "0");
-  const stamp = `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
-  return resolve("runs", stamp);
+  return `${now.getFullYear()}${p(now.getMonth() + 1)}${p(now.getDate())}-${p(now.getHours())}${p(now.getMinutes())}${p(now.getSeconds())}`;
+}
+
+export function defaultRunDir(now = new Date()): string {
+  return resolve("runs", timeStamp(now));
 }
 
 export function writeConfig(runDir: string, config: Record<string, unknown>): void {
