@@ -1,26 +1,43 @@
-// `alexnet data show|info|download`: look at Fashion-MNIST (a PNG grid with d2l's labels), see where the
-// files were found and that they check out, or fetch them ahead of a run.
+// `alexnet data show|info|download`: look at Fashion-MNIST or MNIST (`--dataset`; a PNG grid with d2l's
+// labels), see where the files were found and that they check out, or fetch them ahead of a run. Also the
+// `--dataset` flag that every command reading the data shares.
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { closestMatch, parseArgs, unexpectedArgument, usage, UsageError, type Command, type FlagSpecs } from "./args.js";
+import { closestMatch, parseArgs, unexpectedArgument, usage, UsageError, type Command, type FlagSpecs, type ParsedFlags } from "./args.js";
 import { DataError } from "../data/idx.js";
 import {
-  dataCandidates,
-  describeOrigin,
-  describeSource,
-  findData,
-  loadFashionMnist,
-  loadSplitFrom,
-  locateData,
-  missingDataHelp,
-  TEXT_LABELS,
-  textLabels,
+  type DatasetSpec,
   type Split,
-} from "../data/fashionMnist.js";
+  candidatesOf,
+  describeOriginOf,
+  describeSourceOf,
+  findDataset,
+  loadSplit,
+  loadSplitOf,
+  locateDataset,
+  missingHelpOf,
+} from "../data/dataset.js";
+import { DATASET_NAMES, DEFAULT_DATASET, datasetSpec } from "../data/datasets.js";
 import { imageGrid } from "../data/grid.js";
 import { encodePng } from "../data/png.js";
 
+/** `--dataset` of train (no default in the spec, so that a resumed run can tell whether it was given). */
+export const DATASET_FLAG: FlagSpecs = {
+  dataset: { type: "string", choices: DATASET_NAMES, help: `the data set: ${DATASET_NAMES.join(" or ")} (default ${DEFAULT_DATASET})` },
+};
+
+/** `--dataset` of eval, predict and activations: by default the one the checkpoint records. */
+export const CHECKPOINT_DATASET_FLAG: FlagSpecs = {
+  dataset: { type: "string", choices: DATASET_NAMES, help: `the data set (default: the one the checkpoint was trained on, else ${DEFAULT_DATASET})` },
+};
+
+/** The data set `--dataset` names, else `fallback` (a checkpoint's record), else Fashion-MNIST. */
+export function datasetFromFlags(flags: ParsedFlags, fallback?: string): DatasetSpec {
+  return datasetSpec((flags.dataset as string | undefined) ?? fallback ?? DEFAULT_DATASET);
+}
+
 const DATA_DIR_FLAG: FlagSpecs = {
+  dataset: { type: "string", choices: DATASET_NAMES, default: DEFAULT_DATASET, help: "the data set" },
   "data-dir": { type: "string", help: "use this directory only (missing files are downloaded into it)" },
 };
 
@@ -32,7 +49,7 @@ const SHOW_FLAGS: FlagSpecs = {
   count: { type: "int", min: 1, default: 18, help: `how many images, the first of the split (at most ${MAX_SHOW})` },
   columns: { type: "int", min: 1, default: 9, help: "images per row" },
   scale: { type: "int", min: 1, default: 3, help: "pixel size of each image pixel" },
-  out: { type: "string", help: "PNG file to write (default fashion-mnist-<split>.png)" },
+  out: { type: "string", help: "PNG file to write (default <dataset>-<split>.png)" },
   ...DATA_DIR_FLAG,
 };
 
@@ -53,51 +70,54 @@ async function show(argv: string[]): Promise<number> {
   if (positional.length > 0) throw unexpectedArgument(positional[0]!, SHOW_FLAGS, "data show");
   const split = flags.split as Split;
   if ((flags.count as number) > MAX_SHOW) throw new UsageError(`--count must be at most ${MAX_SHOW} (got ${flags.count})`);
-  const ds = await loadFashionMnist(split, { ...(flags["data-dir"] !== undefined && { dataDir: String(flags["data-dir"]) }) });
+  const spec = datasetFromFlags(flags);
+  const ds = await loadSplit(spec, split, { ...(flags["data-dir"] !== undefined && { dataDir: String(flags["data-dir"]) }) });
   const count = Math.min(flags.count as number, ds.count);
   const pixels = ds.rows * ds.cols;
-  const titles = textLabels(ds.labels.subarray(0, count));
+  const titles = Array.from(ds.labels.subarray(0, count), (l) => spec.labels[l] ?? `class ${l}`);
   const grid = imageGrid(ds.images.subarray(0, count * pixels), count, ds.rows, ds.cols, titles, {
     columns: flags.columns as number,
     scale: flags.scale as number,
   });
-  const out = resolve(String(flags.out ?? `fashion-mnist-${split}.png`));
+  const out = resolve(String(flags.out ?? `${spec.name}-${split}.png`));
   writeFileSync(out, encodePng(grid));
-  console.log(`wrote ${out} (${count} ${split} images, ${grid.width}x${grid.height} px) from ${describeSource(ds)}`);
+  console.log(`wrote ${out} (${count} ${split} images, ${grid.width}x${grid.height} px) from ${describeSourceOf(spec, ds)}`);
   return 0;
 }
 
-function classCounts(labels: Uint8Array): string {
-  const counts = new Array<number>(TEXT_LABELS.length).fill(0);
+function classCounts(labels: Uint8Array, names: readonly string[]): string {
+  const counts = new Array<number>(names.length).fill(0);
   for (const l of labels) counts[l]!++;
-  return counts.map((n, i) => `${TEXT_LABELS[i]} ${n}`).join(", ");
+  return counts.map((n, i) => `${names[i]} ${n}`).join(", ");
 }
 
 async function info(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, DATA_DIR_FLAG);
   if (positional.length > 0) throw unexpectedArgument(positional[0]!, DATA_DIR_FLAG, "data info");
+  const spec = datasetFromFlags(flags);
   const opts = flags["data-dir"] !== undefined ? { dataDir: String(flags["data-dir"]) } : {};
-  const found = findData(opts);
-  const candidates = dataCandidates(opts);
+  const found = findDataset(spec, opts);
+  const candidates = candidatesOf(spec, opts);
   if (opts.dataDir === undefined) {
-    console.log("Fashion-MNIST search order:");
+    console.log(`${spec.title} search order:`);
     console.log(`  ${"--data-dir".padEnd(34)} (not given)`);
-    if (!candidates.some((c) => c.origin === "ALEXNET_DATA")) console.log(`  ${"$ALEXNET_DATA".padEnd(34)} (not set)`);
-  } else console.log("Fashion-MNIST: --data-dir names the only place used (missing files are downloaded into it):");
+    if (!candidates.some((c) => c.origin === "ALEXNET_DATA")) console.log(`  ${`$${spec.dataEnv}`.padEnd(34)} (not set)`);
+  } else console.log(`${spec.title}: --data-dir names the only place used (missing files are downloaded into it):`);
   for (const c of candidates) {
     const state = c.complete ? "all 4 files" : c.paths.size > 0 ? `${c.paths.size} of 4 files` : "no files";
     const used = found && found.dir === c.dir && found.origin === c.origin ? "  <- used" : "";
-    console.log(`  ${describeOrigin(c.origin).padEnd(34)} ${c.dir}: ${state}${used}`);
+    console.log(`  ${describeOriginOf(spec, c.origin).padEnd(34)} ${c.dir}: ${state}${used}`);
   }
   if (!found) {
-    console.log(`\n${missingDataHelp(opts)}\n(\`alexnet data download\` fetches them from the official mirrors.)`);
+    const how = spec.name === DEFAULT_DATASET ? "alexnet data download" : `alexnet data download --dataset ${spec.name}`;
+    console.log(`\n${missingHelpOf(spec, opts)}\n(\`${how}\` fetches them from the official mirrors.)`);
     return 1;
   }
   for (const split of ["train", "test"] as const) {
-    const ds = loadSplitFrom(found, split);
+    const ds = loadSplitOf(spec, found, split);
     console.log(`${split}: ${ds.count} images ${ds.rows}x${ds.cols}, checksums ok`);
     console.log(`  ${ds.source.imagesFile}\n  ${ds.source.labelsFile}`);
-    console.log(`  classes: ${classCounts(ds.labels)}`);
+    console.log(`  classes: ${classCounts(ds.labels, spec.labels)}`);
   }
   return 0;
 }
@@ -105,8 +125,9 @@ async function info(argv: string[]): Promise<number> {
 async function download(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, DATA_DIR_FLAG);
   if (positional.length > 0) throw unexpectedArgument(positional[0]!, DATA_DIR_FLAG, "data download");
-  const loc = await locateData(flags["data-dir"] !== undefined ? { dataDir: String(flags["data-dir"]) } : {});
-  console.log(`${loc.downloaded ? "downloaded to" : "already present in"} ${loc.dir} (${describeOrigin(loc.origin)})`);
+  const spec = datasetFromFlags(flags);
+  const loc = await locateDataset(spec, flags["data-dir"] !== undefined ? { dataDir: String(flags["data-dir"]) } : {});
+  console.log(`${spec.title} ${loc.downloaded ? "downloaded to" : "already present in"} ${loc.dir} (${describeOriginOf(spec, loc.origin)})`);
   return 0;
 }
 

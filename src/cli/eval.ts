@@ -1,17 +1,20 @@
 // `alexnet eval --checkpoint PATH`: the checkpoint's model (recorded by `alexnet train --model`), its test accuracy, per-class accuracy and the confusion matrix (a table,
-// and a PNG heatmap).
+// and a PNG heatmap), on the test set of the data set it was trained on (`--dataset` names another).
 import { writeFileSync } from "node:fs";
 import { DataLoader } from "../data/loader.js";
-import { loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
+import { loadSplit } from "../data/dataset.js";
+import { classLabels, recordedDataset } from "../data/datasets.js";
 import { confusionMatrix, confusionPng, confusionTable } from "../train/confusion.js";
 import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 import { CHECKPOINT_MODEL_FLAGS, loadCheckpointModel } from "./modelChoice.js";
+import { CHECKPOINT_DATASET_FLAG, datasetFromFlags } from "./data.js";
 
 const FLAGS: FlagSpecs = {
   checkpoint: { type: "string", help: "run directory, checkpoint directory or model.safetensors" },
   ...CHECKPOINT_MODEL_FLAGS,
-  "data-dir": { type: "string", help: "directory with the four Fashion-MNIST files" },
+  ...CHECKPOINT_DATASET_FLAG,
+  "data-dir": { type: "string", help: "directory with the data set's four files" },
   "test-limit": { type: "int", min: 1, help: "use only the first N test examples" },
   "batch-size": { type: "int", min: 1, default: 256, help: "evaluation batch size" },
   out: { type: "string", default: "confusion.png", help: "PNG file for the confusion matrix" },
@@ -29,15 +32,18 @@ export const evalCommand: Command = defineCommand("eval", "--checkpoint PATH [fl
     const { net, saved, title, source } = await loadCheckpointModel(path, backend, log,
       { model: flags.model as string | undefined, resize: flags.resize as number | undefined });
     const classes = saved.classes;
-    const test = await loadFashionMnist("test", { dataDir: flags["data-dir"] as string | undefined, log });
+    // The data set the checkpoint records (train writes it), unless --dataset names one.
+    const spec = datasetFromFlags(flags, recordedDataset(saved));
+    const test = await loadSplit(spec, "test", { dataDir: flags["data-dir"] as string | undefined, log });
     const loader = new DataLoader(test, {
-      batchSize: flags["batch-size"] as number, shuffle: false, resize: saved.resize ?? undefined,
+      batchSize: flags["batch-size"] as number, shuffle: false, resize: saved.resize ?? undefined, normalize: saved.normalize,
       limit: flags["test-limit"] as number | undefined,
     });
     try {
       const c = await confusionMatrix(net, loader, backend, classes);
-      const labels = classes === TEXT_LABELS.length ? TEXT_LABELS : Array.from({ length: classes }, (_, i) => `class ${i}`);
-      console.log(`${source} (${title.replace(/^AlexNet \(variant (\w+)\)$/, "AlexNet variant $1")}) on ${c.total} test examples, ${backend.describe()}`);
+      const labels = classLabels(spec.name, classes);
+      const on = spec.name === "fashion-mnist" ? "" : ` of ${spec.title}`;
+      console.log(`${source} (${title.replace(/^AlexNet \(variant (\w+)\)$/, "AlexNet variant $1")}) on ${c.total} test examples${on}, ${backend.describe()}`);
       console.log(`test acc ${c.accuracy.toFixed(3)}\n`);
       for (const line of confusionTable(c, labels)) console.log(line);
       writeFileSync(flags.out as string, confusionPng(c, labels));

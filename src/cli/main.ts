@@ -16,14 +16,15 @@ interface CommandEntry {
 
 const COMMANDS: CommandEntry[] = [
   { name: "summary", summary: "print each layer's output shape for a 1xCxHxW input (d2l's table)", load: async () => (await import("./summary.js")).summaryCommand },
-  { name: "train", summary: "train a model (--model, default AlexNet) on Fashion-MNIST (d2l's train_ch6), with plots, checkpoints and resume", load: async () => (await import("./train.js")).trainCommand },
+  { name: "train", summary: "train a model (--model, default AlexNet) on Fashion-MNIST or MNIST (d2l's train_ch6), with plots, checkpoints and resume", load: async () => (await import("./train.js")).trainCommand },
   { name: "eval", summary: "test accuracy, per-class accuracy and confusion matrix of a checkpoint", load: async () => (await import("./eval.js")).evalCommand },
   { name: "predict", summary: "top-3 labels of images, or test images with true and predicted labels", load: async () => (await import("./predict.js")).predictCommand },
   { name: "analyze", summary: "per-layer parameters, memory and compute; which layer needs the most", load: async () => (await import("./analyze.js")).analyzeCommand },
   { name: "bench", summary: "training and inference examples/s on random data", load: async () => (await import("./bench.js")).benchCommand },
-  { name: "data", summary: "look at the Fashion-MNIST data (data show, data info)", load: async () => (await import("./data.js")).dataCommand },
+  { name: "data", summary: "look at the data, Fashion-MNIST or MNIST (data show, info, download)", load: async () => (await import("./data.js")).dataCommand },
   { name: "serve", summary: "serve the web page: train, inspect and predict in the browser", load: async () => (await import("./serve.js")).serveCommand },
   { name: "export", summary: "write a checkpoint as an ONNX model (ONNX Runtime, onnxruntime-web, Netron)", load: async () => (await import("./export.js")).exportCommand },
+  { name: "activations", summary: "a layer's feature maps for some images as a PNG grid (d2l 6.6: sweaters vs coats)", load: async () => (await import("./activations.js")).activationsCommand },
   { name: "sweep", summary: "train once per batch size: test accuracy, examples/s and peak memory per batch size (d2l 7.1 exercise 3)", load: async () => (await import("./sweep.js")).sweepCommand },
   { name: "compare", summary: "runs side by side: final metrics, examples/s, size and compute, and their curves in one plot", load: async () => (await import("./compare.js")).compareCommand },
   { name: "models", summary: "list the models --model takes: d2l's CNNs with parameters, MACs and recipe", load: async () => (await import("./models.js")).modelsCommand },

@@ -236,6 +236,8 @@ export interface SavedModel extends ModelRecord {
   size: number;
   /** The side training images were resized to (null: Fashion-MNIST's own 28x28). */
   resize: number | null;
+  /** The data set the run trained on (runs from before --dataset: Fashion-MNIST). */
+  dataset?: string;
   /** Normalize(mean, std) the run trained with (train --normalize): eval and predict apply it too. */
   normalize?: { mean: number; std: number };
 }

@@ -1,9 +1,11 @@
 // `alexnet predict --checkpoint PATH IMAGE...`: top-3 labels with probabilities for PNG/JPEG files of any
 // size (grey, resized as in training); `--from-test N` draws N test images with true and predicted labels
-// (d2l's predict_ch3).
+// (d2l's predict_ch3), from the test set of the data set the checkpoint was trained on (or `--dataset`).
 import { writeFileSync } from "node:fs";
-import { loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
+import { loadSplit } from "../data/dataset.js";
+import { classLabels, recordedDataset } from "../data/datasets.js";
 import { DataLoader } from "../data/loader.js";
+import { normalizeRange } from "../data/augment.js";
 import { imageGrid } from "../data/grid.js";
 import { encodePng, type Raster } from "../data/png.js";
 import { loadImageForModel } from "../data/decode/file.js";
@@ -12,13 +14,15 @@ import { probabilities } from "../models/probabilities.js";
 import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS, selectBackend } from "./backendFlags.js";
 import { CHECKPOINT_MODEL_FLAGS, loadCheckpointModel } from "./modelChoice.js";
+import { CHECKPOINT_DATASET_FLAG, datasetFromFlags } from "./data.js";
 
 const FLAGS: FlagSpecs = {
   checkpoint: { type: "string", help: "run directory, checkpoint directory or model.safetensors" },
   ...CHECKPOINT_MODEL_FLAGS,
   "from-test": { type: "int", min: 1, help: "predict the first N test images and draw them with true/predicted labels" },
   out: { type: "string", default: "predictions.png", help: "PNG file for --from-test" },
-  "data-dir": { type: "string", help: "directory with the four Fashion-MNIST files" },
+  ...CHECKPOINT_DATASET_FLAG,
+  "data-dir": { type: "string", help: "directory with the data set's four files" },
   top: { type: "int", min: 1, default: 3, help: "how many labels to print per image" },
   ...BACKEND_FLAGS,
   help: { type: "boolean", help: "show this help" },
@@ -38,17 +42,21 @@ export const predictCommand: Command = defineCommand("predict", "--checkpoint PA
       net.dispose();
       throw new Error(`${path}: the model takes ${inChannels}-channel images; predict feeds grey Fashion-MNIST-like images (1 channel)`);
     }
-    const labels = classes === TEXT_LABELS.length ? TEXT_LABELS : Array.from({ length: classes }, (_, i) => `class ${i}`);
+    // Label names (and --from-test's images) of the data set the checkpoint records, unless --dataset names one.
+    const spec = datasetFromFlags(flags, recordedDataset(saved));
+    const labels = classLabels(spec.name, classes);
     try {
       for (const file of positional) {
-        const [p] = await probabilities(net, loadImageForModel(file, size), [1, 1, size, size], backend);
+        const image = loadImageForModel(file, size);
+        if (saved.normalize) normalizeRange(image, 0, image.length, saved.normalize);
+        const [p] = await probabilities(net, image, [1, 1, size, size], backend);
         const top = [...p!.keys()].sort((a, b) => p![b]! - p![a]!).slice(0, flags.top as number);
         console.log(`${file}: ${top.map((j) => `${labels[j]} ${(p![j]! * 100).toFixed(1)}%`).join(", ")}`);
       }
       if (fromTest) {
-        const test = await loadFashionMnist("test", { dataDir: flags["data-dir"] as string | undefined });
+        const test = await loadSplit(spec, "test", { dataDir: flags["data-dir"] as string | undefined });
         const n = Math.min(fromTest, test.count, 1000);
-        const loader = new DataLoader(test, { batchSize: n, shuffle: false, limit: n, resize: resize ?? undefined, worker: false });
+        const loader = new DataLoader(test, { batchSize: n, shuffle: false, limit: n, resize: resize ?? undefined, worker: false, normalize: saved.normalize });
         const batch = loader.batchSync(0, 0);
         const probs = await probabilities(net, batch.images, [...batch.shape], backend);
         const predicted = probs.map((p) => argmaxRows(p, 1, classes)[0]!);

@@ -7,7 +7,9 @@ import { dirname, resolve } from "node:path";
 import type { Backend, Precision } from "../backend/backend.js";
 import { ALEXNET_VARIANTS, initWeights, type AlexNetVariant } from "../models/alexnet.js";
 import { DataLoader } from "../data/loader.js";
-import { describeSource, loadFashionMnist, TEXT_LABELS } from "../data/fashionMnist.js";
+import { loadSplit } from "../data/dataset.js";
+import { datasetSpec, describeDatasetSource } from "../data/datasets.js";
+import { DATASET_FLAG, datasetFromFlags } from "./data.js";
 import { SGD } from "../optim/sgd.js";
 import { manualSeed } from "../tensor/random.js";
 import { DivergedError, finalLines, initialTrainState, trainCh6, type TrainState } from "../train/trainer.js";
@@ -39,7 +41,8 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "width-scale": { type: "number", default: 1, help: "multiply all channel and hidden widths (quick experiments; 1 is d2l's)" },
   "train-limit": { type: "int", min: 1, help: "use only the first N training examples" },
   "test-limit": { type: "int", min: 1, help: "use only the first N test examples" },
-  "data-dir": { type: "string", help: "use the Fashion-MNIST files in this directory only (missing ones are downloaded into it)" },
+  ...DATASET_FLAG,
+  "data-dir": { type: "string", help: "use the data set's files in this directory only (missing ones are downloaded into it)" },
   "run-dir": { type: "string", help: "where to write metrics, plots and checkpoints (default runs/<date-time>)" },
   resume: { type: "string", help: "continue the run in this directory from its last complete checkpoint" },
   "checkpoint-every": { type: "int", min: 1, help: "also checkpoint every N steps (default: each epoch end)" },
@@ -53,6 +56,8 @@ export const TRAIN_FLAGS: FlagSpecs = {
 
 /** The settings that define a run (stored in config.json; a resumed run takes them from there). */
 interface RunSettings extends PreprocessSettings {
+  /** fashion-mnist or mnist (runs from before --dataset: fashion-mnist). */
+  dataset: string;
   /** The model: a zoo name or the absolute path of a user's file (runs from before --model: alexnet). */
   model: string;
   /** AlexNet's variant; null for other models. */
@@ -77,6 +82,7 @@ function settingsFromFlags(flags: ParsedFlags, choice: ModelChoice): RunSettings
   const resize = (flags.resize as number | undefined) ?? choice.recipe.resize;
   return {
     model: choice.record.model,
+    dataset: datasetFromFlags(flags).name,
     variant: choice.record.variant ?? null,
     resize: resize === 28 ? null : resize,
     epochs: (flags.epochs as number | undefined) ?? choice.recipe.epochs,
@@ -124,6 +130,7 @@ function settingsForResume(argv: string[], flags: ParsedFlags, saved: Record<str
   settings.precision ??= "fp32";
   // Runs from before --model trained AlexNet, resized to 224 for variant 224.
   settings.model ??= "alexnet";
+  settings.dataset ??= "fashion-mnist";
   if (settings.resize === undefined) settings.resize = settings.variant === "224" ? 224 : null;
   checkSavedSettings(settings);
   Object.assign(settings, savedPreprocess(settings));
@@ -204,10 +211,11 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
       : await chooseFromFlags(flags);
     const settings = resumed ?? settingsFromFlags(flags, choice);
     const memoryLimit = parseMemoryLimit(flags["memory-limit"] as string | undefined);
+    const spec = datasetSpec(settings.dataset);
     const input = trainInput(settings.resize);
     // The model takes the data's images and gives 10 scores (else this fails before any work); its size
     // goes into result.json.
-    const meta = buildMeta(choice, TEXT_LABELS.length, input);
+    const meta = buildMeta(choice, spec.labels.length, input);
     const size = { params: countParameters(meta).params, macsPerExample: macsPerExample(meta, input) };
     meta.dispose();
     let runDir = resumeDir ?? (flags["run-dir"] as string | undefined) ?? defaultRunDir();
@@ -223,7 +231,7 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
 
     // Data: the loaders draw batches in a worker thread; the 224 variant resizes each batch there.
     const dataOpts = { dataDir: flags["data-dir"] as string | undefined, log };
-    const [trainSet, testSet] = [await loadFashionMnist("train", dataOpts), await loadFashionMnist("test", dataOpts)];
+    const [trainSet, testSet] = [await loadSplit(spec, "train", dataOpts), await loadSplit(spec, "test", dataOpts)];
     const resize = settings.resize ?? undefined;
     const shard = dist ? { rank: dist.rank, worldSize: dist.size } : undefined;
     const normalize = settings.normalize ?? undefined;
@@ -247,12 +255,12 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
       : new DataLoader(testSet, { batchSize: settings.batchSize, shuffle: false, resize, limit: settings.testLimit ?? undefined, normalize });
 
     manualSeed(settings.seed);
-    const net = await buildChecked(choice, TEXT_LABELS.length, input).to(backend);
+    const net = await buildChecked(choice, spec.labels.length, input).to(backend);
     initWeights(net);
     if (settings.dropout !== null) applyDropout(net, settings.dropout, choice.title);
     const optimizer = new SGD(net.parameters(), { lr: settings.lr, momentum: settings.momentum, weightDecay: settings.weightDecay });
     // What the checkpoints record, so that eval and predict rebuild the network without flags.
-    const savedModel = { ...choice.record, inChannels: input[0], classes: TEXT_LABELS.length, size: input[1], resize: settings.resize,
+    const savedModel = { ...choice.record, inChannels: input[0], classes: spec.labels.length, size: input[1], resize: settings.resize, dataset: spec.name,
       ...(settings.normalize ? { normalize: settings.normalize } : {}) };
     const run = new RunDirectory(runDir);
     let state: TrainState = initialTrainState();
@@ -278,7 +286,7 @@ async function train(argv: string[], flags: ParsedFlags, dist: ReturnType<typeof
 
     const device = describeWorld(backend.describe(), dist);
     if (lead) console.log(`training ${choice.title} on ${trainLoader.size} examples, testing on ${testTotal}, ` +
-      `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}${describePreprocess(settings)}, on ${device}; data from ${describeSource(trainSet)}; run directory ${runDir}`);
+      `${settings.epochs} epoch${settings.epochs === 1 ? "" : "s"}, lr ${settings.lr}, batch ${settings.batchSize}${describePreprocess(settings)}, on ${device}; data from ${describeDatasetSource(trainSet)}; run directory ${runDir}`);
     const testBatches = Math.ceil(testLoader.size / settings.batchSize);
     const progress = new Progress({ stream: lead ? process.stderr : silentStream(), epochs: settings.epochs, testBatches, plain: flags.plain === true });
     let interrupted: string | null = null;

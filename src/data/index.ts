@@ -1,5 +1,5 @@
-// Public API of the data pipeline: Fashion-MNIST files, IDX reading, downloads, transforms, the loader,
-// and the PNG/text helpers used to show the data.
+// Public API of the data pipeline: the data sets (Fashion-MNIST, MNIST) and their files, IDX reading,
+// downloads, transforms, the loader, and the PNG/text helpers used to show the data.
 export {
   DataError,
   parseIdx,
@@ -42,6 +42,34 @@ export type {
   FashionMnist,
   LoadOptions,
 } from "./fashionMnist.js";
+export { MNIST_LABELS, MNIST_MIRRORS } from "./mnist.js";
+export {
+  FASHION_MNIST,
+  MNIST,
+  DATASETS,
+  DATASET_NAMES,
+  DEFAULT_DATASET,
+  datasetSpec,
+  loadDataset,
+  describeDatasetSource,
+  classLabels,
+  recordedDataset,
+} from "./datasets.js";
+export {
+  allFiles,
+  cacheDirOf,
+  candidatesOf,
+  findDataset,
+  downloadDirOf,
+  missingHelpOf,
+  mirrorsOf,
+  locateDataset,
+  loadSplitOf,
+  loadSplit,
+  describeOriginOf,
+  describeSourceOf,
+} from "./dataset.js";
+export type { DatasetSpec, DatasetFile, LoadedSplit } from "./dataset.js";
 export { Resizer, resizeBilinear, bilinearPlan, toTensor, resizedSize, TO_TENSOR_LUT } from "./resize.js";
 export type { ResamplePlan } from "./resize.js";
 export { BatchAssembler } from "./batch.js";
