@@ -1,7 +1,8 @@
 // Where the memory and the compute of a Sequential go, per layer, computed from the network as built:
 // parameters and their bytes (weights, gradients, optimizer state), activation bytes kept for the backward
 // pass at batch B, multiply-accumulates and FLOPs forward and backward, and element operations of pooling,
-// ReLU and dropout. Answers the seed's two questions from these numbers.
+// ReLU and dropout, and the bytes each pass must move (traffic.ts). Answers the seed's two questions from
+// these numbers; roofline.ts answers the third (memory bandwidth) from them and the machine's figures.
 import { Conv2d } from "../nn/conv.js";
 import { Linear } from "../nn/linear.js";
 import { MaxPool2d } from "../nn/pool.js";
@@ -10,6 +11,7 @@ import { Dropout } from "../nn/dropout.js";
 import type { Module } from "../nn/module.js";
 import type { Sequential } from "../nn/sequential.js";
 import { type ModuleCall, traceCalls } from "../models/trace.js";
+import { layerTraffic, type Traffic } from "./traffic.js";
 
 /** One row of the table (stable JSON schema, see docs in analyze CLI). */
 export interface LayerStats {
@@ -39,6 +41,14 @@ export interface LayerStats {
   backwardFlops: number;
   /** Comparisons (pooling) or element-wise operations (ReLU, dropout) of the forward pass, per example. */
   elementOps: number;
+  /** Bytes the forward pass must read and write at the batch size: each input, parameter and output once
+   * (the definition is in traffic.ts). */
+  bytesForward: number;
+  /** Bytes the backward pass must read and write at the batch size (gradients in and out, saved tensors,
+   * parameter gradients). */
+  bytesBackward: number;
+  /** The part of bytesForward + bytesBackward that is parameters and their gradients (independent of the batch). */
+  paramTrafficBytes: number;
 }
 
 export interface NetworkStats {
@@ -60,6 +70,8 @@ export interface NetworkStats {
     macs: number;
     flops: number;
     backwardFlops: number;
+    bytesForward: number;
+    bytesBackward: number;
   };
 }
 
@@ -84,7 +96,11 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
     const outShape = shapes[i]!;
     const params = layer.parameters().reduce((n, p) => n + p.numel, 0);
     const buffers = layer.buffers().reduce((n, t) => n + t.numel, 0);
-    const work = calls && layer.children().length > 0 ? nestedWork(layer, calls, i === 0) : layerWork(layer, numel(outShape) / inputShape[0]!, i === 0);
+    const batch = inputShape[0]!;
+    const nested = calls !== null && layer.children().length > 0;
+    const work = nested ? nestedWork(layer, calls!, i === 0) : layerWork(layer, numel(outShape) / batch, i === 0);
+    const traffic = nested ? nestedTraffic(layer, calls!, i === 0, batch, bpv)
+      : layerTraffic(layer, numel(i === 0 ? inputShape : shapes[i - 1]!), numel(outShape), i !== 0, bpv);
     return {
       index: i,
       type: layer.constructor.name,
@@ -100,6 +116,9 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
       outputBytes: layer.constructor.name === "Flatten" ? 0 : numel(outShape) * bpv,
       activationBytes: keptBytes(layers, i, outShape, bpv),
       ...work,
+      bytesForward: traffic.forward,
+      bytesBackward: traffic.backward,
+      paramTrafficBytes: traffic.params,
     };
   });
   const sum = (key: keyof LayerStats): number => rows.reduce((n, r) => n + (r[key] as number), 0);
@@ -118,6 +137,8 @@ export function analyzeNetwork(net: Sequential, inputShape: readonly number[], o
     macs: sum("macs"),
     flops: sum("flops"),
     backwardFlops: sum("backwardFlops"),
+    bytesForward: sum("bytesForward"),
+    bytesBackward: sum("bytesBackward"),
   };
   totals.trainingBytes = totals.paramBytes + totals.bufferBytes + totals.gradBytes + totals.optimizerBytes + totals.activationBytes + inputBytes;
   return { batchSize: inputShape[0]!, inputShape: [...inputShape], bytesPerValue: bpv, layers: rows, totals };
@@ -139,6 +160,24 @@ function nestedWork(block: Module, calls: ReadonlyMap<Module, ModuleCall[]>, fir
       total.flops += w.flops;
       total.backwardFlops += w.backwardFlops;
       total.elementOps += w.elementOps;
+    }
+  }
+  return total;
+}
+
+/** The traffic of a block: layerTraffic summed over every call of every module inside it, at the batch
+ * size (the trace ran at batch 1). Only the first module called in the network's first block skips dx. */
+function nestedTraffic(block: Module, calls: ReadonlyMap<Module, ModuleCall[]>, first: boolean, batch: number, bpv: number): Traffic {
+  const total = { forward: 0, backward: 0, params: 0 };
+  let needDx = !first;
+  for (const m of block.modules()) {
+    if (m.children().length > 0) continue;
+    for (const c of calls.get(m) ?? []) {
+      const t = layerTraffic(m, (numel(c.input) / c.input[0]!) * batch, (numel(c.output) / c.output[0]!) * batch, needDx, bpv);
+      needDx = true;
+      total.forward += t.forward;
+      total.backward += t.backward;
+      total.params += t.params;
     }
   }
   return total;

@@ -1,7 +1,9 @@
-// The analysis as a picture: per-layer shares of parameters, forward FLOPs and (when profiled) measured time.
+// The analysis as pictures: per-layer shares of parameters, forward FLOPs and (when profiled) measured time;
+// and the roofline (roofline.ts), written as SVG and PNG beside the first.
 import type { ChartSpec, Series } from "../plot/chart.js";
 import { writeChart } from "../plot/render.js";
 import { layerNames, type NetworkStats } from "./analyze.js";
+import { type Roof, rooflineChart, type RooflineRow } from "./roofline.js";
 
 export { layerNames };
 import type { LayerTiming } from "./profile.js";
@@ -30,4 +32,17 @@ export function analysisChart(stats: NetworkStats, timings: LayerTiming[] | null
 
 export function writeAnalysisPlot(path: string, stats: NetworkStats, timings: LayerTiming[] | null): void {
   writeChart(path, analysisChart(stats, timings));
+}
+
+/** Where the roofline goes for `--plot FILE.svg|png`: FILE-roofline.svg and FILE-roofline.png. */
+export function rooflinePaths(plot: string): [string, string] {
+  const stem = plot.replace(/\.(svg|png)$/, "");
+  return [`${stem}-roofline.svg`, `${stem}-roofline.png`];
+}
+
+export function writeRooflinePlots(plot: string, stats: NetworkStats, rows: RooflineRow[], roof: Roof, title: string): [string, string] {
+  const spec = rooflineChart(stats, rows, roof, title);
+  const paths = rooflinePaths(plot);
+  for (const path of paths) writeChart(path, spec);
+  return paths;
 }

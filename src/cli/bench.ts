@@ -1,6 +1,7 @@
 // `alexnet bench`: training and inference throughput of AlexNet on random data (timed like d2l: data
 // loading excluded), median over timed steps after warm-up, per precision (fp32, bf16 or both): examples/s,
 // effective TFLOP/s from the analysis, the share of time per kind of op, and how bf16 runs on this CPU.
+// --machine instead measures the machine's memory bandwidth and peak FLOP/s (analyze's roofline) and caches them.
 import { ALEXNET_VARIANTS, initWeights } from "../models/alexnet.js";
 import type { Module } from "../nn/module.js";
 import { Sequential } from "../nn/sequential.js";
@@ -27,6 +28,7 @@ const FLAGS: FlagSpecs = {
   warmup: { type: "int", min: 0, default: 2, help: "untimed steps first" },
   mode: { type: "string", choices: ["both", "train", "infer"], default: "both", help: "what to time" },
   json: { type: "boolean", help: "print one JSON object per precision" },
+  machine: { type: "boolean", help: "measure this machine's memory bandwidth (STREAM-style; a GPU buffer copy with --device gpu) and peak FLOP/s (a large GEMM) on the backend, print them and cache them for analyze's roofline" },
   ...BACKEND_FLAGS,
   precision: { type: "string", choices: [...PRECISIONS, "both"], default: "fp32", help: "fp32, bf16 (mixed precision) or both, one after the other" },
   ...DISTRIBUTED_FLAGS,
@@ -143,6 +145,11 @@ export const benchCommand: Command = defineCommand("bench", "[flags]", FLAGS, as
       // distributed: AlexNet only (src/cli/distributedBench.ts), with this command's AlexNet defaults.
       if (flags.model !== "alexnet") throw new UsageError("bench --distributed times AlexNet only; drop --model");
       return (await import("./distributedBench.js")).runDistributedBench({ ...flags, variant: flags.variant ?? "28", "batch-size": flags["batch-size"] ?? 128 });
+    }
+    if (flags.machine) {
+      const backend = await selectBackend({ ...flags, precision: flags.precision === "both" ? "fp32" : flags.precision });
+      for (const line of await (await import("../analysis/machine.js")).benchMachine(backend, { json: flags.json === true })) console.log(line);
+      return 0;
     }
     const choice = await chooseFromFlags(flags, "28");
     const input = trainInput((flags.resize as number | undefined) ?? choice.recipe.resize);

@@ -10,6 +10,9 @@ export interface Series {
   points: readonly (readonly [number, number])[];
   /** Line pattern, as matplotlib's '-', '--', '-.'. */
   dash?: "solid" | "dashed" | "dashdot";
+  /** Line charts: text beside a point drawn as a marker (one no line joins), by point index; placed where it
+   * covers no other label or marker. */
+  labels?: readonly (string | undefined)[];
 }
 
 export interface ChartSpec {
@@ -25,6 +28,10 @@ export interface ChartSpec {
   yRange?: [number, number];
   /** Bar charts: one label per category. */
   categories?: readonly string[];
+  /** Line charts: logarithmic axes, ticked at powers of ten (a roofline); values <= 0 are not drawn.
+   * xRange/yRange stay in data units. */
+  logX?: boolean;
+  logY?: boolean;
 }
 
 /** What a chart needs from a drawing surface; implemented for SVG text and for an RGB raster. */
@@ -88,9 +95,35 @@ interface Layout {
   sy: (y: number) => number;
 }
 
+/** Integer ticks (powers of ten on a log axis, where [lo, hi] are log10 values) covering [lo, hi]; every
+ * other one past 8 decades; niceTicks within less than one decade. */
+function decadeTicks(lo: number, hi: number): number[] {
+  if (!(hi - lo >= 1)) return niceTicks(lo, hi);
+  const step = hi - lo > 8 ? 2 : 1;
+  const ticks: number[] = [];
+  for (let k = Math.floor(lo + 1e-9); k <= Math.ceil(hi - 1e-9); k += step) ticks.push(k);
+  return ticks;
+}
+
+/** The spec with log10 of the values on its logarithmic axes (non-positive values become NaN: not drawn). */
+function toLogSpace(spec: ChartSpec, logX: boolean, logY: boolean): ChartSpec {
+  const lg = (v: number): number => (v > 0 ? Math.log10(v) : NaN);
+  const range = (r: [number, number] | undefined, log: boolean): [number, number] | undefined => (r && log ? [lg(r[0]), lg(r[1])] : r);
+  return {
+    ...spec,
+    xRange: range(spec.xRange, logX),
+    yRange: range(spec.yRange, logY),
+    series: spec.series.map((s) => ({ ...s, points: s.points.map(([x, y]) => [logX ? lg(x) : x, logY ? lg(y) : y] as const) })),
+  };
+}
+
 /** Lays out and draws the chart: frame, grid, ticks, series, legend, labels. The legend goes inside the
  * plot where it covers no line, point or bar, else outside it on the right. */
 export function drawChart(spec: ChartSpec, p: Painter): void {
+  const logX = spec.kind === "line" && spec.logX === true;
+  const logY = spec.kind === "line" && spec.logY === true;
+  if (logX || logY) spec = toLogSpace(spec, logX, logY);
+  const tickText = (v: number, log: boolean): string => formatTick(log ? 10 ** v : v);
   const { width, height } = chartSize(spec);
   const all = spec.series.flatMap((s) => s.points);
   const finite = all.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
@@ -100,7 +133,7 @@ export function drawChart(spec: ChartSpec, p: Painter): void {
   let [y0, y1] = spec.yRange ?? extent(finite.map(([, y]) => y));
   if (isBar) y0 = Math.min(0, y0);
   if (y1 === y0) y1 = y0 + 1;
-  const yTicks = niceTicks(y0, y1);
+  const yTicks = logY ? decadeTicks(y0, y1) : niceTicks(y0, y1);
   if (!spec.yRange) {
     y0 = Math.min(y0, yTicks[0]!);
     y1 = Math.max(y1, yTicks[yTicks.length - 1]!);
@@ -138,7 +171,7 @@ export function drawChart(spec: ChartSpec, p: Painter): void {
   for (const t of yTicks) {
     if (t < y0 || t > y1) continue;
     p.line(m.left, sy(t), m.left + plotW, sy(t), GRID, 1);
-    p.text(m.left - 6, sy(t), formatTick(t), AXIS, "end");
+    p.text(m.left - 6, sy(t), tickText(t, logY), AXIS, "end");
   }
   if (isBar) {
     const rows = labelRows(plotW);
@@ -149,10 +182,10 @@ export function drawChart(spec: ChartSpec, p: Painter): void {
       p.end?.();
     }
   } else {
-    for (const t of niceTicks(x0, x1, 6)) {
+    for (const t of logX ? decadeTicks(x0, x1) : niceTicks(x0, x1, 6)) {
       if (t < x0 || t > x1) continue;
       p.line(sx(t), m.top, sx(t), m.top + plotH, GRID, 1);
-      p.text(sx(t), m.top + plotH + 12, formatTick(t), AXIS, "middle");
+      p.text(sx(t), m.top + plotH + 12, tickText(t, logX), AXIS, "middle");
     }
     for (const s of spec.series) {
       p.begin?.("series", s.name);
@@ -162,6 +195,27 @@ export function drawChart(spec: ChartSpec, p: Painter): void {
         p.rect(sx(pt[0]) - MARKER / 2, sy(pt[1]) - MARKER / 2, MARKER, MARKER, s.color);
       }
       p.end?.();
+    }
+    // Point labels last, over every marker: below right of the point, else above right, below left, above
+    // left, else below right lowered a line at a time until no other label or marker is covered.
+    const markers = spec.series.flatMap((s) => isolated(s).map((pt) => ({ x: sx(pt[0]) - MARKER / 2, y: sy(pt[1]) - MARKER / 2, w: MARKER, h: MARKER })));
+    const taken: Box[] = [];
+    for (const s of spec.series) {
+      s.labels?.forEach((label, i) => {
+        const pt = s.points[i];
+        if (!label || !pt || !isolated(s).includes(pt)) return;
+        const w = label.length * CHAR_WIDTH;
+        const [x, y] = [sx(pt[0]), sy(pt[1])];
+        const free = (b: Box): boolean => !taken.some((t) => boxesOverlap(t, b)) && !markers.some((m) => boxesOverlap(m, b));
+        const spots = [[x + MARKER / 2 + 2, y + 3], [x + MARKER / 2 + 2, y - 15], [x - MARKER / 2 - 2 - w, y + 3], [x - MARKER / 2 - 2 - w, y - 15]];
+        let box = spots.map(([bx, by]) => ({ x: bx!, y: by!, w, h: 12 })).find(free);
+        if (!box) {
+          box = { x: spots[0]![0]!, y: spots[0]![1]!, w, h: 12 };
+          while (!free(box) && box.y < m.top + plotH) box.y += 12;
+        }
+        taken.push(box);
+        p.text(box.x, box.y + 6, label, AXIS, "start");
+      });
     }
   }
   // Frame, labels, title, legend.
