@@ -73,9 +73,15 @@ describe("the page in Chromium", { skip }, () => {
       if (m.type() === "error") consoleErrors.push(m.text());
     });
     page.on("pageerror", (e) => consoleErrors.push(String(e)));
-    const query = new URLSearchParams({ backend: "reference", ...RUN });
+    // AlexNet by name: on the CPU the page's own default is BN-LeNet (test/web.zoo.test.ts).
+    const query = new URLSearchParams({ backend: "reference", model: "alexnet", ...RUN });
     await page.goto(`${served.url}?${query}`);
-    await page.waitForFunction(() => (globalThis as unknown as PageGlobal).__alexnet.describes > 0, { timeout: 60_000 });
+    // Idle comes after the worker has chosen the device and the form has been set for it (the first
+    // description comes earlier, before the device is known).
+    await page.waitForFunction(() => {
+      const hook = (globalThis as unknown as PageGlobal).__alexnet;
+      return hook.describes > 0 && hook.state === "idle";
+    }, { timeout: 60_000 });
   });
 
   after(async () => {

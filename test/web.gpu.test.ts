@@ -2,7 +2,8 @@
 // default the page follows `--device auto` and never takes an emulation: it trains on the CPU and says in one
 // line that it found one and did not use it, and its device picker offers the GPU as an emulation. With
 // ?device=gpu it creates the core's webgpu backend from navigator.gpu, says it is an emulation, and trains
-// one step of the narrow AlexNet-28 on it, with no console errors.
+// one step of the narrow AlexNet-28 on it, and an epoch of a picked LeNet on a subset that then predicts, with
+// no console errors.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -54,7 +55,8 @@ describe("the page on WebGPU (SwiftShader in Chromium)", { skip }, () => {
     assert.match(note, /^A CPU emulation of a GPU \([^)]*swiftshader[^)]*\) was found and not used: [^\n]*pick GPU to use it anyway\.$/i, note);
     assert.equal(await page.$eval("#device-choice", (el) => (el as unknown as { value: string }).value), "auto");
     assert.match(await page.$eval('#device-choice option[value="gpu"]', (el) => el.textContent ?? ""), /GPU \(a CPU emulation here\)/);
-    // On the CPU the form offers the narrow network.
+    // On the CPU the form offers BN-LeNet's quick run, and AlexNet (if picked) narrow.
+    assert.equal(await page.$eval("#model", (el) => (el as unknown as { value: string }).value), "lenet-bn");
     assert.equal(await page.$eval("#width", (el) => (el as unknown as { value: string }).value), "0.125");
     // The picker takes the emulation when asked, and the CPU back.
     await page.select("#device-choice", "gpu");
@@ -81,6 +83,27 @@ describe("the page on WebGPU (SwiftShader in Chromium)", { skip }, () => {
     assert.equal(outcome?.end, "done", await page.$eval("#message", (el) => el.textContent ?? ""));
     assert.match(outcome!.lines[0]!, /^loss \d+\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}$/);
     assert.match(outcome!.lines[1]!, /examples\/sec on gpu \(webgpu, /);
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it("with ?device=gpu&model=lenet&preset=quick trains LeNet an epoch on a subset on it, then predicts", async () => {
+    await page.goto(`${served.url}?device=gpu&model=lenet&preset=quick&batch=32&seed=0&train=64&test=32`);
+    await page.waitForFunction(() => {
+      const h = (globalThis as unknown as { __alexnet: GpuHook }).__alexnet;
+      return h.state === "idle" && h.device !== "";
+    }, { timeout: 120_000 });
+    assert.match((await hook(page)).device, /^gpu \(webgpu, /);
+    assert.equal(await page.$eval("#model", (el) => (el as unknown as { value: string }).value), "lenet");
+    assert.equal(await page.$eval("#epochs", (el) => (el as unknown as { value: string }).value), "1");
+    await page.click("#start");
+    await page.waitForFunction(() => (globalThis as unknown as { __alexnet: GpuHook }).__alexnet.outcome !== null, { timeout: 300_000 });
+    const outcome = (await hook(page)).outcome;
+    assert.equal(outcome?.end, "done", await page.$eval("#message", (el) => el.textContent ?? ""));
+    assert.match(outcome!.lines[0]!, /^loss \d+\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}$/);
+    assert.match(outcome!.lines[1]!, /examples\/sec on gpu \(webgpu, /);
+    await page.click("#show-grid");
+    await page.waitForFunction(() => (globalThis as unknown as { __alexnet: { grid: unknown } }).__alexnet.grid !== null, { timeout: 60_000 });
+    assert.equal(await page.$$eval("#grid figure", (f) => f.length), 18);
     assert.deepEqual(consoleErrors, []);
   });
 });

@@ -1,22 +1,10 @@
 // What a checkpoint is on disk, shared by writing and reading: the files of a checkpoint directory, how
 // directories are named (and which names are leftovers of interrupted writes), and the manifest's checksums.
-import type { NamedTensor } from "./safetensors.js";
+import type { CheckpointData } from "./checkpointData.js";
 import { type FileRecord, sha256 } from "../io/durableFile.js";
 
 export { type FileRecord, sha256 };
-
-export interface CheckpointData {
-  /** Model parameters, PyTorch state_dict names and shapes (OIHW convs, (out, in) linears). */
-  model: NamedTensor[];
-  /** Optimizer state tensors, e.g. `0.weight.momentum_buffer`. */
-  optimizer: NamedTensor[];
-  /** JSON-serialisable training state: epoch, step, RNG state, loader order, metrics, config. */
-  state: Record<string, unknown>;
-  /** String metadata written into model.safetensors besides `format: "pt"` (which model the weights are
-   * for, `alexnet-ts.model`: see src/cli/modelChoice.ts), so a checkpoint rebuilds its network. Absent
-   * when there is none (checkpoints written before it). */
-  metadata?: Record<string, string>;
-}
+export type { CheckpointData };
 
 export interface LoadedCheckpoint {
   dir: string;

@@ -2,10 +2,7 @@
 // shape-only trace: no memory, no compute (VGG-11 at 224x224 is instant). A model that is not an
 // nn.Sequential has no layers to loop over: its lines are its direct children's outputs in the order its
 // forward called them (a traced forward), then the network's own output.
-import { layerTypeName } from "../models/summary.js";
-import type { Module } from "../nn/module.js";
-import { Sequential } from "../nn/sequential.js";
-import { traceCalls } from "../models/trace.js";
+import { summaryLines } from "../models/summary.js";
 import { type Command, type FlagSpecs, defineCommand, UsageError } from "./args.js";
 import { BACKEND_FLAGS } from "./backendFlags.js";
 import { ALEXNET_VARIANTS } from "../models/alexnet.js";
@@ -28,23 +25,6 @@ export function parseInput(raw: string): [number, number, number] {
     throw new UsageError(`--input must be CxHxW with H = W, e.g. 1x224x224 (got '${raw}')`);
   }
   return [Number(m[1]), Number(m[2]), Number(m[3])];
-}
-
-/** d2l's table lines for `input` (C, H, W): one per top-level layer of a Sequential. */
-export function summaryLines(net: Module, input: readonly number[]): string[] {
-  const shape = [1, ...input];
-  const line = (m: Module, out: readonly number[]): string => `${layerTypeName(m)} output shape:\t [${out.join(", ")}]`;
-  if (net instanceof Sequential) {
-    const shapes = net.layerShapes(shape);
-    return [...net].map((layer, i) => line(layer, shapes[i]!));
-  }
-  const children = new Set(net.children());
-  const lines: string[] = [];
-  for (const [m, calls] of traceCalls(net, shape)) {
-    if (children.has(m)) for (const c of calls) lines.push(line(m, c.output));
-  }
-  lines.push(line(net, net.outputShape(shape)));
-  return lines;
 }
 
 export const summaryCommand: Command = defineCommand("summary", "[flags]", FLAGS, async ({ flags }) => {

@@ -5,7 +5,7 @@ import type { NamedTensor } from "../checkpoint/safetensors.js";
 import type { SGD } from "../optim/sgd.js";
 import { keep, tidy } from "../tensor/scope.js";
 import { type Tensor, tensor } from "../tensor/tensor.js";
-import type { CheckpointData } from "../checkpoint/checkpoint.js";
+import type { CheckpointData } from "../checkpoint/checkpointData.js";
 import type { TrainState } from "./trainer.js";
 
 const MOMENTUM = ".momentum_buffer";

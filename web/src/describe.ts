@@ -1,30 +1,38 @@
 // The Model panel's description of a network: d2l's shape table and the per-layer analysis, computed on
-// the shape-only (meta) backend, so that d2l's full network is described in milliseconds (initialising its
-// weights takes seconds on the CPU, and the panel needs none of them). Runs on the page's main thread.
-import { alexNet, alexNetInputShape, analyzeNetwork, answers, type nn } from "../../src/core.js";
+// the shape-only (meta) backend, so that d2l's full networks are described in milliseconds (initialising
+// their weights takes seconds on the CPU, and the panel needs none of them). Runs on the page's main thread.
+// The shape table is `alexnet summary --model NAME`'s (at the input d2l prints it for); the analysis is
+// `alexnet analyze`'s (at the input the model trains on).
+import { analyzeNetwork, answers, nn } from "../../src/core.js";
 import { layerNames } from "../../src/analysis/analyze.js";
-import { getBackend, setBackend } from "../../src/backend/registry.js";
-import { MetaBackend } from "../../src/backend/meta.js";
-import type { AlexNetVariant } from "../../src/models/alexnet.js";
+import { alexNetInputShape } from "../../src/models/alexnet.js";
+import { zooModel } from "../../src/models/registry.js";
+import { summaryLines } from "../../src/models/summary.js";
+import { buildOnMeta } from "../../src/models/trace.js";
+import { buildModel, modelInputSize, type WebModelChoice } from "../../src/web/model.js";
 import type { Description } from "./protocol.js";
 
-const meta = new MetaBackend();
+/** The input (C, H, W) `alexnet summary` prints a model's table for: AlexNet's variant's, else the zoo's. */
+function summaryInput(c: WebModelChoice): [number, number, number] {
+  return c.model === "alexnet" ? alexNetInputShape({ variant: c.variant }) as [number, number, number] : zooModel(c.model).summaryInput;
+}
 
-export function describe(r: { variant: AlexNetVariant; widthScale: number; batchSize: number }): Description {
-  const previous = getBackend();
-  setBackend(meta);
-  let net: nn.Sequential;
+export function describe(r: WebModelChoice & { batchSize: number }): Description {
+  const tableInput = summaryInput(r);
+  const size = modelInputSize(r);
+  const input = [1, size, size];
+  // Built for each input: AlexNet's first Linear depends on it (the others ignore imageSize).
+  const forTable = buildOnMeta(() => buildModel(r, tableInput[1]));
+  let shapeLines: string[];
   try {
-    net = alexNet({ variant: r.variant, widthScale: r.widthScale });
+    shapeLines = summaryLines(forTable, tableInput);
   } finally {
-    setBackend(previous);
+    forTable.dispose();
   }
+  const built = buildOnMeta(() => buildModel(r, size));
+  // The analysis's rows are the top-level layers of a Sequential; another Module is one row (as analyze).
+  const net = built instanceof nn.Sequential ? built : new nn.Sequential(built);
   try {
-    const input = alexNetInputShape({ variant: r.variant });
-    // d2l's shape table from the shapes each layer computes: the same lines as `alexnet summary`'s forward
-    // pass, without a forward pass (seconds on the CPU for the 224 network).
-    const layers = [...net];
-    const shapeLines = net.layerShapes([1, ...input]).map((shape, i) => `${layers[i]!.constructor.name} output shape:\t [${shape.join(", ")}]`);
     const stats = analyzeNetwork(net, [r.batchSize, ...input]);
     const names = layerNames(stats);
     const a = answers(stats);
@@ -32,6 +40,8 @@ export function describe(r: { variant: AlexNetVariant; widthScale: number; batch
     const int = (n: number): string => n.toLocaleString("en-US");
     return {
       shapeLines,
+      shapeInput: [1, ...tableInput],
+      analysisInput: [r.batchSize, ...input],
       batchSize: r.batchSize,
       layers: stats.layers.map((l, i) => ({
         index: l.index, name: names[i]!, layer: l.layer, outputShape: l.outputShape, params: l.params, paramBytes: l.paramBytes,
@@ -45,4 +55,3 @@ export function describe(r: { variant: AlexNetVariant; widthScale: number; batch
     net.dispose();
   }
 }
-

@@ -50,7 +50,7 @@ async function gpuOffer(): Promise<DeviceOffer["gpu"]> {
   }
 }
 
-const SLOW_CPU = "training runs on the CPU reference backend, slowly; the narrow network is offered";
+const SLOW_CPU = "training runs on the CPU reference backend, slowly; BN-LeNet's quick run is offered (and AlexNet narrow)";
 
 /** d2l's try_gpu() for the page, by the command line's rule. */
 export async function selectBackend(request: DeviceRequest): Promise<Selected> {

@@ -1,16 +1,18 @@
 // The page's script: wires the form, buttons, canvas and drop zones to the worker that trains, describes
-// the network itself (on the shape-only backend: milliseconds, so the Model panel is filled at once), draws
-// the tables and charts, and shows every failure as one line at the top. URL parameters
-// preset the form (?variant=28&width=0.125&lr=0.05&epochs=1&batch=8&seed=0&train=40&test=200);
+// the picked network itself (on the shape-only backend: milliseconds, so the Model panel is filled at once),
+// draws the tables and charts, and shows every failure as one line at the top. URL parameters preset the
+// form (?model=lenet&preset=quick|recipe&variant=28&width=0.125&lr=0.05&epochs=1&batch=8&seed=0&train=40&test=200;
+// the picker and presets are modelPicker.ts);
 // ?device=auto|gpu|cpu picks the device as the command line's --device does (?backend=reference is
 // ?device=cpu), and so does the picker at the top. window.__alexnet exposes the state for the browser tests.
-import { TEXT_LABELS, type AlexNetVariant } from "../../src/core.js";
+import { TEXT_LABELS } from "../../src/core.js";
 import type { MetricPoint } from "../../src/train/trainer.js";
 import type { WebTrainSettings } from "../../src/web/model.js";
 import { analysisChart, liveTrainingChart, renderChart } from "./charts.js";
 import { WorkerClient } from "./client.js";
 import { describe } from "./describe.js";
 import { setupDrawPad } from "./drawPad.js";
+import { applyPreset, fillModelPicker, modelChoice, modelLabel, pickModel, presetForm, showModelControls } from "./modelPicker.js";
 import type { Description, DeviceInfo, DeviceRequest, GridResult, ModelInfo, Prediction, TrainOutcome, WorkerEvent } from "./protocol.js";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -48,10 +50,6 @@ const hook = {
 (globalThis as { __alexnet?: typeof hook }).__alexnet = hook;
 
 // ---- Model: shape table, analysis, answers, bars ----
-
-function modelChoice(): { variant: AlexNetVariant; widthScale: number } {
-  return { variant: $<HTMLSelectElement>("variant").value as AlexNetVariant, widthScale: Number($<HTMLSelectElement>("width").value) };
-}
 
 /** PyTorch's repr of a layer, short enough for a table cell (the full repr is the cell's tooltip). */
 function shortRepr(repr: string): string {
@@ -101,8 +99,10 @@ function describeModel(): void {
     const choice = modelChoice();
     const d = describe({ ...choice, batchSize });
     showDescription(d);
-    const { variant, widthScale } = choice;
-    $("model-status").textContent = `AlexNet variant ${variant}${widthScale === 1 ? " (d2l's widths)" : `, width x${widthScale}`}: ${int(d.totals.params)} parameters, ${int(d.totals.macs)} MACs per example`;
+    const label = modelLabel(choice);
+    const widths = choice.model === "alexnet" && choice.widthScale === 1 ? " (d2l's widths)" : "";
+    $("model-status").textContent = `${label}${widths}: ${int(d.totals.params)} parameters, ${int(d.totals.macs)} MACs per example at input [${d.analysisInput.slice(1).join(", ")}]`;
+    $("shape-input").textContent = `[${d.shapeInput.join(", ")}]`;
     hook.description = d;
     hook.describes++;
   } catch (e) {
@@ -152,7 +152,7 @@ trainer.onEvent = onWorkerEvent;
 
 function showModel(m: ModelInfo | null): void {
   hook.model = m;
-  $("model-source").textContent = m ? `model: ${m.source} (variant ${m.variant}${m.widthScale === 1 ? "" : `, width x${m.widthScale}`})` : "model: none yet";
+  $("model-source").textContent = m ? `model: ${m.source} (${modelLabel(m)})` : "model: none yet";
 }
 
 async function runTraining(start: boolean): Promise<void> {
@@ -265,11 +265,14 @@ async function loadWeights(file: File): Promise<void> {
     const bytes = new Uint8Array(await file.arrayBuffer());
     const info = await trainer.call({ type: "load", bytes, name: file.name }, [bytes.buffer]);
     showModel(info);
+    // The Model panel shows the network the file holds (rebuilt from the model it records).
+    pickModel(info);
+    describeModel();
     setState(hook.state === "starting" ? "idle" : hook.state === "paused" ? "stopped" : hook.state);
     $("eval-result").textContent = `${file.name}: evaluating on the test set...`;
     const limit = settings().testLimit;
     const r = await trainer.call({ type: "evaluate", testLimit: limit });
-    $("eval-result").textContent = `${file.name} (variant ${r.model.variant}): test acc ${r.accuracy.toFixed(3)} on ${r.count} test examples`;
+    $("eval-result").textContent = `${file.name} (${r.model.model === "alexnet" ? `variant ${r.model.variant}` : modelLabel(r.model)}): test acc ${r.accuracy.toFixed(3)} on ${r.count} test examples`;
     hook.evaluation = r;
     hook.evaluations++;
   } catch (e) {
@@ -336,23 +339,6 @@ fileTarget("weights-drop", "weights-file", loadWeights);
 
 // ---- Start ----
 
-function presetForm(cpu: boolean): void {
-  const set = (id: string, value: string | null): void => {
-    if (value !== null) ($(id) as HTMLInputElement | HTMLSelectElement).value = value;
-  };
-  // On the CPU the full network takes hours per epoch: offer the narrow 28x28 one and a subset.
-  if (cpu) {
-    set("variant", "28");
-    set("width", "0.125");
-    set("epochs", "2");
-    set("train-limit", "3000");
-    set("test-limit", "1000");
-  }
-  for (const [param, id] of [["variant", "variant"], ["width", "width"], ["lr", "lr"], ["epochs", "epochs"], ["batch", "batch-size"], ["seed", "seed"], ["train", "train-limit"], ["test", "test-limit"]]) {
-    set(id!, params.get(param!));
-  }
-}
-
 /** The device the URL asks for: ?device=auto|gpu|cpu, or ?backend=reference (the CPU). */
 function requestedDevice(): DeviceRequest {
   const d = params.get("device");
@@ -394,20 +380,41 @@ async function start(): Promise<void> {
   window.addEventListener("error", (e) => showMessage(`error: ${e.message}`));
   window.addEventListener("dragover", (e) => e.preventDefault());
   window.addEventListener("drop", (e) => e.preventDefault());
-  for (const id of ["variant", "width", "analysis-batch"]) $(id).addEventListener("change", describeModel);
+  // A choice made before the device is known is the user's, and the CPU preset below leaves it alone.
+  let formTouched = false;
+  const touched = (): void => void (formTouched = true);
+  for (const id of ["lr", "epochs", "batch-size", "seed", "train-limit", "test-limit"]) $(id).addEventListener("change", touched);
+  for (const id of ["variant", "width", "analysis-batch"]) {
+    $(id).addEventListener("change", () => {
+      touched();
+      describeModel();
+    });
+  }
+  // Another model, or another preset, fills the training fields from that model's preset.
+  $("model").addEventListener("change", () => {
+    touched();
+    showModelControls();
+    applyPreset();
+    describeModel();
+  });
+  $("preset").addEventListener("change", () => {
+    touched();
+    applyPreset();
+  });
   $("device-choice").addEventListener("change", () => {
     showMessage(null);
     void chooseDevice($<HTMLSelectElement>("device-choice").value as DeviceRequest);
   });
   // The Model panel and the empty chart at once; on the CPU (known once the worker has looked at the
-  // GPU) the form offers the narrow network and describes it instead.
-  presetForm(false);
+  // GPU) the form offers BN-LeNet's quick run (and AlexNet narrow) and describes it instead.
+  fillModelPicker();
+  showMessage(presetForm(false, params));
   describeModel();
   drawCurves();
   const d = await chooseDevice(requestedDevice());
-  if (d?.chosen === "cpu") {
+  if (d?.chosen === "cpu" && !formTouched) {
     const before = JSON.stringify(modelChoice());
-    presetForm(true);
+    presetForm(true, params);
     if (JSON.stringify(modelChoice()) !== before) describeModel();
   }
   setState("idle");

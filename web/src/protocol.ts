@@ -23,6 +23,10 @@ export interface LayerRow {
 
 export interface Description {
   shapeLines: string[];
+  /** The input of the shape table, [1, C, H, W] (the one `alexnet summary` uses). */
+  shapeInput: number[];
+  /** The input of the analysis, [B, C, H, W] (the one the model trains on). */
+  analysisInput: number[];
   layers: LayerRow[];
   batchSize: number;
   totals: { params: number; paramBytes: number; outputBytes: number; activationBytes: number; macs: number };
@@ -58,8 +62,14 @@ export interface GridResult {
 export interface ModelInfo {
   /** What the current model is: "trained here (...)" or the loaded file's name. */
   source: string;
-  variant: AlexNetVariant;
+  /** The zoo's name of the network (src/models/registry.ts). */
+  model: string;
+  /** AlexNet's variant (null for the other models, which have one). */
+  variant: AlexNetVariant | null;
+  /** AlexNet's width multiplier (1 for the other models). */
   widthScale: number;
+  /** The side of the images it takes (28, or the resize it was trained at). */
+  size: number;
 }
 
 export interface TrainOutcome {

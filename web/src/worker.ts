@@ -1,16 +1,19 @@
 // The page's Web Worker: it holds the data, the network and the training run, so the page stays responsive
-// while a step computes. It trains with the core's own trainCh6 (d2l's train_ch6: Xavier init, SGD,
-// cross-entropy, five plot points per epoch, test accuracy at each epoch end), inspects networks (shape
-// table, per-layer analysis), predicts, evaluates, and writes and reads safetensors. The page starts two:
-// one trains, one inspects, so a shape table never waits for a training step.
+// while a step computes. It trains whichever model the page picked (any nn.Module of the zoo) with the
+// core's own trainCh6 (d2l's train_ch6: Xavier init, SGD, cross-entropy, five plot points per epoch, test
+// accuracy at each epoch end), predicts, evaluates, and writes and reads safetensors (a loaded file rebuilds
+// the model it records) and ONNX.
 import {
   decodeImage, imageForModel, TEXT_LABELS,
   type Backend, type nn,
 } from "../../src/core.js";
 import { argmaxRows, evaluateAccuracy, finalLines, trainCh6, type StepInfo } from "../../src/core.js";
-import { alexNetToOnnx } from "../../src/export/deploy.js";
+import { deployOptions } from "../../src/export/deploy.js";
+import { exportOnnxAsync } from "../../src/export/onnx.js";
 import { ArrayLoader } from "../../src/web/arrayLoader.js";
-import { checkSettings, inputSize, loadModel, newTrainingRun, probabilities, saveModel, topK, type TrainingRun, type WebTrainSettings } from "../../src/web/model.js";
+import {
+  checkSettings, loadModel, modelInputSize, newTrainingRun, probabilities, savedModelOf, saveModel, topK, type TrainingRun, type WebTrainSettings,
+} from "../../src/web/model.js";
 import { loadSplit, type LoadedSplit } from "./data.js";
 import { selectBackend, type Selected } from "./device.js";
 import type { DeviceInfo, DeviceRequest, Envelope, GridResult, ModelInfo, Prediction, Reply, Request, Results, TrainOutcome, WorkerEvent } from "./protocol.js";
@@ -57,7 +60,7 @@ function split(name: "train" | "test"): Promise<LoadedSplit> {
 }
 
 interface Current extends ModelInfo {
-  net: nn.Sequential;
+  net: nn.Module;
 }
 /** The model that predicts, evaluates and is saved: the run's network, or weights loaded from a file. */
 let current: Current | null = null;
@@ -98,7 +101,7 @@ async function startTraining(settings: WebTrainSettings): Promise<TrainOutcome> 
   replaceCurrent(null);
   const r = await newTrainingRun(settings, b, trainSet, testSet);
   run = { ...r, settings };
-  current = { net: r.net, variant: settings.variant, widthScale: settings.widthScale, source: `trained in this page (seed ${settings.seed}, lr ${settings.lr})` };
+  current = { ...modelInfo(settings, modelInputSize(settings)), net: r.net, source: `trained in this page (seed ${settings.seed}, lr ${settings.lr})` };
   return continueTraining();
 }
 
@@ -120,7 +123,7 @@ async function continueTraining(): Promise<TrainOutcome> {
       },
     }, r.state);
     r.state = result.state;
-    const model = { source: current!.source, variant: current!.variant, widthScale: current!.widthScale };
+    const model = infoOf(current!);
     const points = [...result.state.points];
     if (result.completed || stopRequested) {
       // The network stays the current model; only the run (optimizer, resumable state) ends.
@@ -138,15 +141,15 @@ async function evaluate(testLimit: number | null): Promise<Results["evaluate"]> 
   const m = needModel();
   const b = await backend();
   const test = await split("test");
-  const loader = new ArrayLoader(test, { batchSize: 64, shuffle: false, size: inputSize(m.variant), limit: testLimit ?? undefined });
+  const loader = new ArrayLoader(test, { batchSize: 64, shuffle: false, size: m.size, limit: testLimit ?? undefined });
   const accuracy = await evaluateAccuracy(m.net, loader, b, (done, total) =>
     emit({ event: "progress", phase: "eval", done, total, examplesPerSec: 0, etaSeconds: null, text: `evaluating: batch ${done}/${total}` }));
-  return { accuracy, count: loader.size, model: { source: m.source, variant: m.variant, widthScale: m.widthScale } };
+  return { accuracy, count: loader.size, model: infoOf(m) };
 }
 
 async function predict(pixels: Float32Array): Promise<Prediction> {
   const m = needModel();
-  const [p] = await probabilities(m.net, pixels, 1, inputSize(m.variant), await backend());
+  const [p] = await probabilities(m.net, pixels, 1, m.size, await backend());
   return { top: topK(p!, 3).map((k) => ({ label: TEXT_LABELS[k] ?? `class ${k}`, probability: p![k]! })) };
 }
 
@@ -155,7 +158,7 @@ async function grid(n: number): Promise<GridResult> {
   const m = needModel();
   const test = await split("test");
   const count = Math.max(1, Math.min(n, test.count, 64));
-  const size = inputSize(m.variant);
+  const size = m.size;
   const batch = new ArrayLoader(test, { batchSize: count, shuffle: false, size, limit: count }).batch(0, 0);
   const probs = await probabilities(m.net, batch.images, count, size, await backend());
   const predicted = probs.map((p) => argmaxRows(p, 1, p.length)[0]!);
@@ -166,8 +169,28 @@ async function grid(n: number): Promise<GridResult> {
 async function load(bytes: Uint8Array, name: string): Promise<ModelInfo> {
   if (training) throw new Error("pause or stop the run before loading other weights");
   const loaded = await loadModel(bytes, name, await backend());
-  replaceCurrent({ net: loaded.net, variant: loaded.variant, widthScale: loaded.widthScale, source: name });
-  return { source: name, variant: loaded.variant, widthScale: loaded.widthScale };
+  replaceCurrent({ ...modelInfo(loaded, loaded.size), net: loaded.net, source: name });
+  return infoOf(current!);
+}
+
+/** The model as the page names it (AlexNet's variant and width; the others' zoo name). */
+function modelInfo(c: { model: string; variant: ModelInfo["variant"]; widthScale: number }, size: number): ModelInfo {
+  const alex = c.model === "alexnet";
+  return { source: "", model: c.model, variant: alex ? c.variant : null, widthScale: alex ? c.widthScale : 1, size };
+}
+const infoOf = (m: Current): ModelInfo => ({ source: m.source, model: m.model, variant: m.variant, widthScale: m.widthScale, size: m.size });
+
+/** The record `alexnet eval` rebuilds the current model from. */
+const savedOf = (m: Current): ReturnType<typeof savedModelOf> =>
+  savedModelOf({ model: m.model, variant: m.variant ?? "224", widthScale: m.widthScale }, m.size);
+
+/** The current model as ONNX, named and described as `alexnet export` names a run's model. */
+async function toOnnx(m: Current): Promise<{ bytes: Uint8Array; name: string }> {
+  const saved = savedOf(m);
+  const name = m.model === "alexnet" && m.variant === "28" ? "alexnet-28" : m.model;
+  const input = [saved.inChannels, saved.size, saved.size] as const;
+  const options = deployOptions({ name, input, resize: saved.resize, classes: saved.classes });
+  return { bytes: await exportOnnxAsync(m.net, [1, ...input], options), name };
 }
 
 async function handle(r: Request): Promise<{ result: unknown; transfer?: Transferable[] }> {
@@ -191,19 +214,19 @@ async function handle(r: Request): Promise<{ result: unknown; transfer?: Transfe
     case "evaluate":
       return { result: await evaluate(r.testLimit) };
     case "predictImage":
-      return { result: await predict(imageForModel(decodeImage(r.bytes, r.name), inputSize(needModel().variant))) };
+      return { result: await predict(imageForModel(decodeImage(r.bytes, r.name), needModel().size)) };
     case "predictPixels":
-      return { result: await predict(imageForModel({ width: r.width, height: r.height, gray: r.gray }, inputSize(needModel().variant))) };
+      return { result: await predict(imageForModel({ width: r.width, height: r.height, gray: r.gray }, needModel().size)) };
     case "grid": {
       const g = await grid(r.n);
       return { result: g, transfer: [g.pixels.buffer as ArrayBuffer] };
     }
     case "save": {
-      const bytes = await saveModel(needModel().net);
+      const bytes = await saveModel(needModel().net, savedOf(needModel()));
       return { result: { bytes }, transfer: [bytes.buffer as ArrayBuffer] };
     }
     case "exportOnnx": {
-      const onnx = await alexNetToOnnx(needModel().net, needModel().variant);
+      const onnx = await toOnnx(needModel());
       return { result: onnx, transfer: [onnx.bytes.buffer as ArrayBuffer] };
     }
     case "load":
