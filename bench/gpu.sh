@@ -3,7 +3,10 @@
 # micro-benchmarks (every AlexNet conv layer forward and both backwards at batch 128, variant 224, and
 # the three linear layers, GFLOP/s each), a whole training step on the backend for both variants,
 # `alexnet bench --device gpu` for both variants where the CLI has --device, and the same network in
-# PyTorch on CUDA (fp32 and AMP) when `python3 -c "import torch"` works, with the ratio.
+# PyTorch on CUDA (fp32 and AMP) when `python3 -c "import torch"` works, with the ratio. Before the
+# training numbers, every GEMM variant (tile, prefetch, split-K) on every AlexNet layer at variant 224,
+# batch 128, GFLOP/s each and the tuner's pick (bench/webgpu-variants.ts); it saves the picks to the
+# tuner's cache (in $out/cache), so the training steps and `alexnet bench` after it run tuned kernels.
 # From the repository root, with the offline bundle (/work/shared/bundle/make-offline-bundle.sh) in .bundle:
 #   bash bench/gpu.sh            (re-runs itself through .bundle/run-from-bundle.sh when node is missing)
 #   bash .bundle/run-from-bundle.sh bash "$PWD/bench/gpu.sh"
@@ -28,6 +31,18 @@ step() { echo; echo "== $* ($(( $(date +%s) - start ))s)"; }
 step "adapter"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 echo "VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-(loader default)}"
+
+# The tuner's cache for this run only (a machine's own cache stays as it was).
+export XDG_CACHE_HOME="$out/cache"
+mkdir -p "$XDG_CACHE_HOME"
+
+step "GEMM variants per AlexNet layer, variant 224, batch 128 (GFLOP/s each; the tuner picks the fastest)"
+if [ -f "$app/dist/bench/webgpu-variants.js" ]; then
+  timeout 240 node "$app/dist/bench/webgpu-variants.js" --variant 224 --batch 128 --reps 5 --warmup 2 --save --json-out "$out/variants224.json" \
+    || echo "variant benchmark failed (rc $?)"
+else
+  echo "skipped: this build has no dist/bench/webgpu-variants.js"
+fi
 
 step "webgpu op micro-benchmarks, variant 224, batch 128"
 timeout 200 node "$app/dist/bench/webgpu-ops.js" --variant 224 --batch 128 --reps 5 --only ops --json > "$out/ops224.json"

@@ -14,7 +14,7 @@ function alexnet(...args: string[]): { code: number | null; stdout: string; stde
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const COMMANDS = ["summary", "train", "eval", "predict", "analyze", "bench", "data", "data show", "data info", "data download", "export", "models", "compare", "sweep", "activations"];
+const COMMANDS = ["summary", "train", "eval", "predict", "analyze", "bench", "data", "data show", "data info", "data download", "export", "models", "compare", "sweep", "activations", "tune"];
 
 describe("alexnet --version and --help", () => {
   it("--version and -v print package.json's version", () => {

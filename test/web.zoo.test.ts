@@ -1,13 +1,14 @@
 // The page's model picker: in Node, the page's model record and weights are the command line's (a BN-LeNet's
 // running statistics and batch count survive the trip both ways); in Chromium on the CPU reference backend,
 // every zoo model's shape table equals `alexnet summary --model NAME`, the default run (BN-LeNet's quick
-// preset) reaches test accuracy 0.7 in under two minutes and its saved model gives `alexnet eval` the same
+// preset) reaches test accuracy 0.7 (its time reported; a screenshot in test-output/web/) and its saved model
+// gives `alexnet eval` the same
 // accuracy, and a LeNet picked by URL trains an epoch of a subset, predicts, and loads the BN-LeNet file back
 // as a BN-LeNet, which it exports as ONNX. (LeNet on WebGPU is in web.gpu.test.ts.)
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "puppeteer-core";
 import { getBackend } from "../src/backend/registry.js";
@@ -92,6 +93,8 @@ interface PageGlobal {
 const hook = (page: Page): Promise<Hook> => page.evaluate(() => (globalThis as unknown as PageGlobal).__alexnet);
 const text = (page: Page, selector: string): Promise<string> => page.$eval(selector, (el) => el.textContent ?? "");
 const value = (page: Page, selector: string): Promise<string> => page.$eval(selector, (el) => (el as unknown as { value: string }).value);
+const OUTPUT = resolve(process.env.ALEXNET_TEST_OUTPUT ?? "test-output", "web");
+
 const idle = (page: Page): Promise<unknown> => page.waitForFunction(() => {
   const h = (globalThis as unknown as PageGlobal).__alexnet;
   return h.describes > 0 && h.state === "idle";
@@ -109,6 +112,7 @@ describe("the model picker in Chromium (CPU reference backend)", { skip: chromiu
     served = await startServe();
     browser = await launchChromium(tmp);
     page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
     page.on("console", (m) => {
       if (m.type() === "error") consoleErrors.push(m.text());
     });
@@ -141,7 +145,7 @@ describe("the model picker in Chromium (CPU reference backend)", { skip: chromiu
     assert.equal(await text(page, "#message"), "");
   });
 
-  it("by default trains BN-LeNet's quick preset to test accuracy >= 0.7 in under two minutes; `alexnet eval` agrees", { timeout: 300_000 }, async () => {
+  it("by default trains BN-LeNet's quick preset to test accuracy >= 0.7 (its time reported); `alexnet eval` agrees", { timeout: 300_000 }, async () => {
     // A fresh load: the defaults exactly as a visitor without a GPU gets them.
     await page.goto(`${served.url}?backend=reference`);
     await idle(page);
@@ -161,9 +165,10 @@ describe("the model picker in Chromium (CPU reference backend)", { skip: chromiu
     console.log(`# default run (BN-LeNet, lr ${form.lr}, batch ${form.batch}, ${form.epochs} epoch, ${form.train} train / ${form.test} test examples): `
       + `test acc ${acc}, ${training.toFixed(1)} s of training, ${seconds.toFixed(1)} s in all (data, training, evaluation); ${h.outcome!.lines[1]}`);
     assert.ok(acc >= 0.7, `test acc ${acc}`);
-    assert.ok(training < 120, `the default run trained for ${training} s`);
-    // About a minute on an idle 2-core machine; the bound leaves room for one shared with other jobs.
-    assert.ok(seconds < 180, `the default run took ${seconds} s in all`);
+    // Its time is reported above, not asserted (speed is measured, never a test): about a minute of
+    // training on an idle 2-core machine, 106 s on one shared with other jobs.
+    mkdirSync(OUTPUT, { recursive: true });
+    await page.screenshot({ path: join(OUTPUT, "page-default-run.png"), fullPage: true });
 
     // Saved with its BatchNorm buffers and model record: `alexnet eval` rebuilds a BN-LeNet from it alone.
     const downloads = join(tmp, "downloads");

@@ -21,6 +21,7 @@ export const BACKEND_FLAGS: FlagSpecs = {
   backend: { type: "string", default: "auto", choices: ["auto", "native", "reference", "webgpu"], help: "where to compute (auto: by --device)" },
   threads: { type: "int", min: 1, help: "compute threads of the native backend (default: all cores)" },
   precision: { type: "string", default: "fp32", choices: PRECISIONS, help: "fp32, or bf16 mixed precision for conv and linear layers" },
+  "no-tune": { type: "boolean", help: "GPU: run the default GEMM kernels, never time variants (default: tune each new shape once, cached per GPU)" },
 };
 
 registerBackendFactory("native", createNativeBackend);
@@ -53,7 +54,8 @@ async function pickBackend(flags: ParsedFlags, warn: (msg: string) => void): Pro
     let gpu: WebGpuBackend | null = null;
     let offer: DeviceOffer["gpu"];
     try {
-      gpu = (await webgpuFactory({})) as WebGpuBackend;
+      // --no-tune: the default GEMM variant, never timed (src/backend/webgpu/tuner.ts)
+      gpu = (await webgpuFactory(flags["no-tune"] === true ? { tune: "off" } : {})) as WebGpuBackend;
       offer = { description: gpu.ctx.adapter.description, software: gpu.isSoftware() };
     } catch (e) {
       offer = { error: (e as Error).message };

@@ -27,6 +27,7 @@ const COMMANDS: CommandEntry[] = [
   { name: "activations", summary: "a layer's feature maps for some images as a PNG grid (d2l 6.6: sweaters vs coats)", load: async () => (await import("./activations.js")).activationsCommand },
   { name: "sweep", summary: "train once per batch size: test accuracy, examples/s and peak memory per batch size (d2l 7.1 exercise 3)", load: async () => (await import("./sweep.js")).sweepCommand },
   { name: "compare", summary: "runs side by side: final metrics, examples/s, size and compute, and their curves in one plot", load: async () => (await import("./compare.js")).compareCommand },
+  { name: "tune", summary: "time the GPU's GEMM kernel variants for a model's shapes and cache the fastest (--device gpu)", load: async () => (await import("./tune.js")).tuneCommand },
   { name: "models", summary: "list the models --model takes: d2l's CNNs with parameters, MACs and recipe", load: async () => (await import("./models.js")).modelsCommand },
 ];
 

@@ -8,8 +8,11 @@ import {
   type Backend, type DeviceOffer, type DeviceRequest,
 } from "../../src/core.js";
 import { summarizeAdapter } from "../../src/backend/webgpu/device.js";
+import { IdbTuneCache } from "../../src/backend/webgpu/tuneCacheIdb.js";
 
-registerBackendFactory("webgpu", webGpuFactory(navigatorGpu));
+// The GEMM tuner's choices persist across visits in IndexedDB (on hardware adapters; none is tuned on a
+// CPU emulation).
+registerBackendFactory("webgpu", webGpuFactory(navigatorGpu, { tuneCache: new IdbTuneCache() }));
 
 export type { DeviceRequest };
 

@@ -32,6 +32,8 @@ export interface AdapterSummary {
   software: boolean;
   hasShaderF16: boolean;
   hasTimestamps: boolean;
+  /** Vendor, architecture, device and description: what tuned kernel choices are cached under. */
+  key: string;
 }
 
 /** A storage-buffer binding: a byte range of a buffer plus the element shift the shader adds to its
@@ -64,6 +66,7 @@ export function summarizeAdapter(adapter: GPUAdapter, apiHint = ""): AdapterSumm
     software: fallback || SOFTWARE_ADAPTER.test(text),
     hasShaderF16: adapter.features.has("shader-f16"),
     hasTimestamps: adapter.features.has("timestamp-query"),
+    key: [info.vendor, info.architecture, info.device, info.description].map((x) => x || "?").join("/"),
   };
 }
 
@@ -87,6 +90,8 @@ export class GpuContext {
   private passKinds: string[] = [];
   private readonly seconds: Record<string, number> = {};
   private pendingTimings: Promise<void>[] = [];
+  // timeRuns: the timestamp writes of the pass being timed
+  private forcedTimestamps: GPUComputePassTimestampWrites | null = null;
 
   constructor(readonly device: GPUDevice, readonly adapter: AdapterSummary, limits: GpuLimits) {
     this.limits = limits;
@@ -147,6 +152,74 @@ export class GpuContext {
       this.pipelines.set(code, p);
     }
     return p;
+  }
+
+  /** Compiles `code` ahead of its first dispatch and rejects with one line where it does not compile
+   * (the tuner skips such a variant; a failure inside pipeline() would fail the whole device). */
+  async compile(code: string): Promise<void> {
+    if (this.pipelines.has(code)) return;
+    const line = (e: unknown): string => `does not compile: ${(e as Error | null)?.message?.split("\n")[0] ?? String(e)}`;
+    this.device.pushErrorScope("validation");
+    this.device.pushErrorScope("internal");
+    let pending: Promise<GPUComputePipeline | Error>;
+    try {
+      const module = this.device.createShaderModule({ code });
+      pending = this.device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" } }).catch((e: Error) => e);
+    } catch (e) {
+      pending = Promise.resolve(e as Error);
+    }
+    const errors = [await this.device.popErrorScope(), await this.device.popErrorScope()].filter((e) => e !== null);
+    const p = await pending;
+    if (errors.length > 0) throw new Error(line(errors[0]));
+    if (p instanceof Error) throw new Error(line(p));
+    this.pipelines.set(code, p);
+  }
+
+  /** Seconds per run of `runs` repetitions of the dispatches `encode` makes, on an otherwise idle queue:
+   * GPU time from timestamp queries where the device has them (one compute pass per run), else wall time
+   * from submit to onSubmittedWorkDone (one submit per run, so it includes the submit's overhead). */
+  async timeRuns(encode: () => void, runs: number): Promise<number[]> {
+    await this.sync();
+    const out: number[] = [];
+    if (!this.canProfile) {
+      for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        encode();
+        this.flush();
+        await this.device.queue.onSubmittedWorkDone();
+        out.push((performance.now() - t0) / 1000);
+      }
+      this.check();
+      return out;
+    }
+    const querySet = this.device.createQuerySet({ type: "timestamp", count: 2 * runs });
+    const bytes = 16 * runs;
+    const resolved = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      for (let i = 0; i < runs; i++) {
+        this.endPass();
+        this.forcedTimestamps = { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
+        encode(); // synchronous: nothing else can encode into this pass
+        this.endPass();
+        this.forcedTimestamps = null;
+      }
+      const encoder = this.commandEncoder();
+      encoder.resolveQuerySet(querySet, 0, 2 * runs, resolved, 0);
+      encoder.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
+      this.flush();
+      await staging.mapAsync(GPUMapMode.READ);
+      const t = new BigUint64Array(staging.getMappedRange());
+      for (let i = 0; i < runs; i++) out.push(t[2 * i + 1]! > t[2 * i]! ? Number(t[2 * i + 1]! - t[2 * i]!) / 1e9 : 0);
+      staging.unmap();
+    } finally {
+      this.forcedTimestamps = null;
+      querySet.destroy();
+      resolved.destroy();
+      staging.destroy();
+    }
+    this.check();
+    return out;
   }
 
   /** Encodes one dispatch. `params` are the 4-byte fields of the shader's uniform struct, in order (at
@@ -293,7 +366,10 @@ export class GpuContext {
   private computePass(): GPUComputePassEncoder {
     if (this.pass && this.querySet && this.passKind !== this.kind) this.endPass();
     if (!this.pass) {
-      if (this.querySet) {
+      if (this.forcedTimestamps) {
+        this.passKind = this.kind;
+        this.pass = this.commandEncoder().beginComputePass({ timestampWrites: this.forcedTimestamps });
+      } else if (this.querySet) {
         const i = this.passKinds.length;
         this.passKinds.push(this.kind);
         this.passKind = this.kind;
@@ -323,6 +399,9 @@ export interface OpenOptions {
   maxBindingBytes?: number;
   /** The graphics API to name in reports when the adapter does not say (Dawn on Linux: "Vulkan"). */
   apiHint?: string;
+  /** Ask for at most this much workgroup memory (tests: WebGPU's default 16384, where the 128x128
+   * tile's 16,512 bytes do not fit and the GEMMs fall back to smaller tiles). */
+  maxWorkgroupStorageBytes?: number;
 }
 
 /** Opens a device on `gpu` with the adapter's own maxima for the limits the kernels use (the defaults,
@@ -339,7 +418,8 @@ export async function openGpu(gpu: GPU, opts: OpenOptions = {}): Promise<GpuCont
   const requiredLimits: Record<string, number> = {
     maxStorageBufferBindingSize: a.maxStorageBufferBindingSize,
     maxBufferSize: a.maxBufferSize,
-    maxComputeWorkgroupStorageSize: a.maxComputeWorkgroupStorageSize,
+    // above WebGPU's default 16384 where the adapter allows: the 128x128 GEMM tile needs 16,512 bytes
+    maxComputeWorkgroupStorageSize: Math.min(a.maxComputeWorkgroupStorageSize, opts.maxWorkgroupStorageBytes ?? Infinity),
     maxComputeInvocationsPerWorkgroup: a.maxComputeInvocationsPerWorkgroup,
     maxComputeWorkgroupSizeX: a.maxComputeWorkgroupSizeX,
     maxComputeWorkgroupSizeY: a.maxComputeWorkgroupSizeY,

@@ -19,6 +19,7 @@ import { GpuStorage, type KernelHost, flat } from "./host.js";
 import { SIGMOID, SIGMOID_BACKWARD, TANH, TANH_BACKWARD } from "./kernels/activation.js";
 import { AFFINE, DROPOUT, FILL, RELU, RELU_BACKWARD, UNARY, dropoutFields } from "./kernels/elementwise.js";
 import { type GemmOptions, type Tile } from "./kernels/gemm.js";
+import { GpuVariantTimer, type TuneCache, type TuneMode, Tuner, type VariantTimer } from "./tuner.js";
 import * as layers from "./layers.js";
 import * as norm from "./norm.js";
 import * as pooling from "./pooling.js";
@@ -37,6 +38,16 @@ export interface WebGpuOptions extends OpenOptions {
   minSplitK?: number;
   /** Forces one GEMM tile shape (tests run the big tiles on small shapes). */
   gemmTile?: Tile;
+  /** GEMM variant tuning (tuner.ts): "auto" (default) tunes except on a CPU emulation; "off" is
+   * --no-tune, "on" tunes even on SwiftShader (tests, `alexnet tune`). */
+  tune?: TuneMode;
+  /** Where tuned choices persist (node.ts: a JSON file in the user's cache directory; the page:
+   * tuneCacheIdb.ts); none: this process only. */
+  tuneCache?: TuneCache | null;
+  /** How variants are timed (tests inject a fake timer); default: on the device (GpuVariantTimer). */
+  tuneTimer?: VariantTimer;
+  /** Where one-line tuner notes go (skipped variants, a corrupt cache); default console.warn. */
+  warn?: (line: string) => void;
 }
 
 interface DropoutContext extends OpContext {
@@ -50,6 +61,8 @@ export class WebGpuBackend implements Backend, KernelHost {
   readonly device = "gpu";
   readonly pool: BufferPool;
   readonly gemmOptions: GemmOptions;
+  readonly tuner: Tuner;
+  private readonly tuneAsked: TuneMode;
 
   constructor(readonly ctx: GpuContext, opts: WebGpuOptions = {}) {
     this.pool = new BufferPool(ctx);
@@ -59,11 +72,27 @@ export class WebGpuBackend implements Backend, KernelHost {
       maxSharedBytes: ctx.limits.maxComputeWorkgroupStorageSize,
       ...(opts.gemmTile ? { tile: opts.gemmTile } : {}),
     };
+    this.tuneAsked = opts.tune ?? "auto";
+    // A CPU emulation's timings say nothing about a GPU, and compiling every variant there takes minutes.
+    const mode = this.tuneAsked === "auto" ? (ctx.adapter.software ? "off" : "on") : this.tuneAsked;
+    const gemmOptions = (): GemmOptions => this.gemmOptions;
+    const timer = opts.tuneTimer ?? new GpuVariantTimer(ctx, this.pool, gemmOptions);
+    this.tuner = new Tuner(mode, ctx.adapter.key, opts.tuneCache ?? null, timer, gemmOptions, opts.warn ?? ((l) => console.warn(l)));
+    if (mode === "on") this.gemmOptions.select = (spec, d, bytes, fallback) => this.tuner.select(spec, d, bytes, fallback);
   }
 
+  /** The report line's device; says whether GEMM choices were tuned (not where tuning is off by default,
+   * on a CPU emulation). */
   describe(): string {
     const a = this.ctx.adapter;
-    return `gpu (webgpu, ${a.description}${a.api ? `, ${a.api}` : ""})`;
+    const tuned = this.tuner.mode === "on" || this.tuneAsked === "off" ? this.tuner.summary() : "";
+    return `gpu (webgpu, ${a.description}${a.api ? `, ${a.api}` : ""}${tuned})`;
+  }
+
+  /** Times the GEMM shapes first used since the last call (the tuner queues them); a no-op when tuning
+   * is off or nothing is new. read() and sync() call it, when the queue is idle anyway. */
+  async tune(): Promise<void> {
+    if (this.tuner.hasPending) await this.tuner.tunePending();
   }
 
   /** Whether the adapter is a CPU emulation (SwiftShader, llvmpipe): `--device auto` never picks one. */
@@ -153,7 +182,9 @@ export class WebGpuBackend implements Backend, KernelHost {
     const g = this.get(s);
     const n = numel(g.shape);
     if (n === 0) return new Float32Array(0);
-    return new Float32Array(await this.ctx.readBytes(g.buf.gpu, 0, 4 * n));
+    const out = new Float32Array(await this.ctx.readBytes(g.buf.gpu, 0, 4 * n));
+    await this.tune();
+    return out;
   }
 
   dispose(s: Storage): void {
@@ -180,8 +211,9 @@ export class WebGpuBackend implements Backend, KernelHost {
   }
 
   /** Resolves when all submitted work is done; rejects with a one-line GpuError after a device failure. */
-  sync(): Promise<void> {
-    return this.ctx.sync();
+  async sync(): Promise<void> {
+    await this.ctx.sync();
+    await this.tune();
   }
 
   /** Submits the work encoded so far without waiting for it. */
@@ -421,7 +453,9 @@ export class WebGpuBackend implements Backend, KernelHost {
 export async function createWebGpuBackend(gpu: GPU, opts: WebGpuOptions = {}): Promise<WebGpuBackend | { error: string }> {
   const ctx = await openGpu(gpu, opts);
   if ("error" in ctx) return ctx;
-  return new WebGpuBackend(ctx, opts);
+  const be = new WebGpuBackend(ctx, opts);
+  await be.tuner.load();
+  return be;
 }
 
 /** The WebGPU of a browser (navigator.gpu), or why there is none. */

@@ -1,11 +1,67 @@
 // Node-only: loads Dawn's `webgpu` package (an optional dependency) on first use, never at import of
 // alexnet-ts, so machines without it or without a Vulkan driver lose nothing until a GPU is asked for.
-// Its absence, or an adapter-less machine, comes back as one line saying why.
+// Its absence, or an adapter-less machine, comes back as one line saying why. Also the tuner's cache on
+// Node: a JSON file in the user's cache directory (the page uses tuneCacheIdb.ts).
 import { existsSync, readdirSync } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { BackendFactory } from "../registry.js";
 import { type WebGpuBackend, type WebGpuOptions, createWebGpuBackend, webGpuFactory } from "./index.js";
+import type { TuneCache } from "./tuner.js";
+
+/** Where tuned GEMM choices live: $XDG_CACHE_HOME/alexnet-ts/webgpu-tuning.json (~/.cache by default),
+ * beside the data sets' cache (src/data/dataset.ts cacheDirOf). */
+export function tuneCachePath(env: Record<string, string | undefined> = process.env): string {
+  return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "alexnet-ts", "webgpu-tuning.json");
+}
+
+const CACHE_FORMAT = "alexnet-ts webgpu tuning";
+
+/** The tuner's cache as a JSON file: { format, entries: { key: variant } }. A file that does not parse is
+ * ignored with one warning and rewritten at the next save; saves merge with what another process wrote
+ * meanwhile and replace the file atomically (write, then rename). */
+export class FileTuneCache implements TuneCache {
+  constructor(readonly where: string = tuneCachePath()) {}
+
+  private async read(): Promise<Record<string, string>> {
+    let text: string;
+    try {
+      text = await readFile(this.where, "utf8");
+    } catch {
+      return {}; // no file yet
+    }
+    const j = JSON.parse(text) as { format?: unknown; entries?: unknown };
+    if (j === null || typeof j !== "object" || j.format !== CACHE_FORMAT || typeof j.entries !== "object" || j.entries === null) {
+      throw new Error(`not a ${CACHE_FORMAT} file`);
+    }
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(j.entries)) if (typeof v === "string") out[k] = v;
+    return out;
+  }
+
+  async load(warn: (line: string) => void): Promise<Record<string, string>> {
+    try {
+      return await this.read();
+    } catch (e) {
+      warn(`alexnet: ignoring the corrupt GPU tuning cache ${this.where} (${(e as Error).message.split("\n")[0]}); it will be rewritten`);
+      return {};
+    }
+  }
+
+  async save(entries: Record<string, string>): Promise<void> {
+    let merged: Record<string, string>;
+    try {
+      merged = { ...(await this.read()), ...entries };
+    } catch {
+      merged = { ...entries };
+    }
+    await mkdir(dirname(this.where), { recursive: true });
+    const tmp = `${this.where}.${process.pid}.tmp`;
+    await writeFile(tmp, `${JSON.stringify({ format: CACHE_FORMAT, entries: merged }, null, 1)}\n`);
+    await rename(tmp, this.where);
+  }
+}
 
 /** The path of the SwiftShader Vulkan driver Debian's chromium ships (a CPU emulation of a GPU). */
 export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -53,7 +109,9 @@ export function nodeGpu(): Promise<GPU | { error: string }> {
       for (const [k, v] of Object.entries(mod.globals)) {
         if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
       }
-      return mod.create([]);
+      // Dawn rounds timestamps to 65.5 us by default (against timing attacks in browsers); the tuner and
+      // analyze --profile time kernels of a few microseconds, so that rounding is turned off here.
+      return mod.create(["disable-dawn-features=timestamp_quantization"]);
     } catch (e) {
       return { error: `Dawn could not start: ${(e as Error).message.split("\n")[0]} (is a Vulkan loader, libvulkan1, installed?)` };
     }
@@ -63,7 +121,7 @@ export function nodeGpu(): Promise<GPU | { error: string }> {
 
 /** The registry factory for Node: createBackend("webgpu", options) opens Dawn's adapter. */
 export function nodeWebGpuFactory(): BackendFactory {
-  const factory = webGpuFactory(nodeGpu, { apiHint: nodeApiHint(), powerPreference: "high-performance" });
+  const factory = webGpuFactory(nodeGpu, { apiHint: nodeApiHint(), powerPreference: "high-performance", tuneCache: new FileTuneCache() });
   return async (options) => {
     try {
       return await factory(options);
@@ -84,7 +142,7 @@ function nodeApiHint(): string {
 export async function createNodeWebGpuBackend(opts: WebGpuOptions = {}): Promise<WebGpuBackend | { error: string }> {
   const gpu = await nodeGpu();
   if ("error" in gpu) return gpu;
-  const backend = await createWebGpuBackend(gpu, { apiHint: nodeApiHint(), powerPreference: "high-performance", ...opts });
+  const backend = await createWebGpuBackend(gpu, { apiHint: nodeApiHint(), powerPreference: "high-performance", tuneCache: new FileTuneCache(), ...opts });
   if ("error" in backend) return { error: `${backend.error}${process.platform === "linux" ? NO_DRIVER : ""}` };
   return backend;
 }

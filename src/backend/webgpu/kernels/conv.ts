@@ -16,7 +16,8 @@ function cached(key: string, make: () => GemmSpec): GemmSpec {
 const DST = (first: number): string => `@group(0) @binding(${first}) var<storage, read_write> dst: array<f32>;`;
 
 // Decoding (image, output pixel) from a GEMM row and (channel, ky, kx) from a GEMM column costs a few
-// integer divisions per loaded element; they overlap with the loads and keep the kernels free of tables.
+// integer divisions per loaded element; every variant bakes the shape in, so they are divisions by
+// literals (multiply-shifts), and where rows are the fast index the row decode leaves the K loop (aRow).
 const X_AT_OUTPUT_PIXEL = `
   let img = pixRow / (p.oh * p.ow); let pix = pixRow % (p.oh * p.ow);
   let oy = pix / p.ow; let ox = pix % p.ow;
@@ -34,6 +35,16 @@ export function convForwardSpec(bias: boolean, relu: boolean): GemmSpec {
     loadB: "return srcB[p.bOff + n * p.K + k];",
     aFast: "m",
     bFast: "k",
+    // the output pixel's image and top-left input corner, decoded once per invocation (gemm.ts hoists it)
+    aRow: {
+      fields: "base: u32, iy0: i32, ix0: i32",
+      row: `let ohw = p.oh * p.ow; let img = m / ohw; let pix = m % ohw;
+  return ARow(p.aOff + img * p.c * p.h * p.w, i32((pix / p.ow) * p.sh) - i32(p.ph), i32((pix % p.ow) * p.sw) - i32(p.pw));`,
+      load: `let kk = p.kh * p.kw; let c = k / kk; let r = k % kk;
+  let iy = a.iy0 + i32(r / p.kw); let ix = a.ix0 + i32(r % p.kw);
+  if (iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) { return 0.0; }
+  return srcA[a.base + (c * p.h + u32(iy)) * p.w + u32(ix)];`,
+    },
     store: `let ohw = p.oh * p.ow; let img = m / ohw; let pix = m % ohw;
   ${bias ? "var r = v + bias[n];" : "var r = v;"}
   ${relu ? "r = select(0.0, r, r > 0.0);" : ""}
@@ -61,6 +72,20 @@ export function convBackwardDataSpec(): GemmSpec {
   return srcB[p.bOff + (o * p.c + n) * kk + r];`,
     aFast: "m",
     bFast: "k",
+    // the input pixel's image and (iy + ph, ix + pw), decoded once per invocation (gemm.ts hoists it)
+    aRow: {
+      fields: "base: u32, ty0: i32, tx0: i32",
+      row: `let hw = p.h * p.w; let img = m / hw; let pix = m % hw;
+  return ARow(p.aOff + img * p.o * p.oh * p.ow, i32(pix / p.w + p.ph), i32(pix % p.w + p.pw));`,
+      load: `let kk = p.kh * p.kw; let o = k / kk; let r = k % kk;
+  let ty = a.ty0 - i32(r / p.kw); let tx = a.tx0 - i32(r % p.kw);
+  if (ty < 0 || tx < 0) { return 0.0; }
+  let uy = u32(ty); let ux = u32(tx);
+  if (uy % p.sh != 0u || ux % p.sw != 0u) { return 0.0; }
+  let oy = uy / p.sh; let ox = ux / p.sw;
+  if (oy >= p.oh || ox >= p.ow) { return 0.0; }
+  return srcA[a.base + (o * p.oh + oy) * p.ow + ox];`,
+    },
     store: "let hw = p.h * p.w; dst[p.outOff + ((m / hw) * p.c + n) * hw + m % hw] = v;",
     outDecls: DST,
   }));
