@@ -35,7 +35,7 @@ interface Hook {
   describes: number;
   points: Point[];
   outcome: { end: string; points: Point[]; lines: string[] } | null;
-  prediction: { top: { label: string; probability: number }[] } | null;
+  prediction: { top: { label: string; probability: number }[]; activations?: { layer: string; width: number; height: number } | { error: string } } | null;
   predictions: number;
   evaluation: { accuracy: number; count: number } | null;
   evaluations: number;
@@ -194,6 +194,20 @@ describe("the page in Chromium", { skip }, () => {
     assert.equal(top.length, 3);
     assert.ok(Math.abs(top.reduce((a, t) => a + t.probability, 0)) <= 1 + 1e-6);
     assert.equal(await page.$$eval("#top3 li", (li) => li.length), 3);
+    // The first layer's feature maps for the drawing (`alexnet activations --layer 0`), on the canvas below.
+    const maps = (await hook(page)).prediction!.activations as { layer: string; width: number; height: number };
+    assert.equal(maps.layer, "0");
+    assert.deepEqual(await page.$eval("#activations", (c) => [(c as unknown as { width: number }).width, (c as unknown as { height: number }).height]), [maps.width, maps.height]);
+    assert.ok(maps.width > 200 && maps.height > 50, `${maps.width}x${maps.height}`);
+    assert.match(await text(page, "#activations-note"), /^feature maps of layer 0: /);
+    // A layer the model does not have: the prediction stands, the maps say why in one line.
+    await page.$eval("#activation-layer", (el) => ((el as unknown as { value: string }).value = "99"));
+    const again = (await hook(page)).predictions;
+    await page.click("#predict-drawing");
+    await page.waitForFunction((n) => (globalThis as unknown as PageGlobal).__alexnet.predictions > n, { timeout: 30_000 }, again);
+    assert.equal((await hook(page)).prediction!.top.length, 3);
+    assert.match(await text(page, "#activations-note"), /^feature maps: no layer '99' in the model; its layers: 0 Conv2d, /);
+    await page.$eval("#activation-layer", (el) => ((el as unknown as { value: string }).value = "0"));
   });
 
   it("loads `alexnet train`'s model.safetensors and evaluates it to the same test accuracy", { timeout: 120_000 }, async () => {

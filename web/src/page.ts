@@ -11,6 +11,7 @@ import type { WebTrainSettings } from "../../src/web/model.js";
 import { analysisChart, liveTrainingChart, renderChart } from "./charts.js";
 import { WorkerClient } from "./client.js";
 import { describe } from "./describe.js";
+import { showActivations } from "./activationsView.js";
 import { setupDrawPad } from "./drawPad.js";
 import { applyPreset, fillModelPicker, modelChoice, modelLabel, pickModel, presetForm, showModelControls } from "./modelPicker.js";
 import type { Description, DeviceInfo, DeviceRequest, GridResult, ModelInfo, Prediction, TrainOutcome, WorkerEvent } from "./protocol.js";
@@ -191,12 +192,16 @@ $("stop").addEventListener("click", () => {
 
 // ---- Predict ----
 
+/** The layer whose feature maps a prediction shows (as `alexnet activations --layer`), or none. */
+const activationLayer = (): string | undefined => $<HTMLInputElement>("activation-layer").value.trim() || undefined;
+
 function showPrediction(p: Prediction): void {
   $("top3").replaceChildren(...p.top.map((t) => {
     const li = document.createElement("li");
     li.textContent = `${t.label} ${(t.probability * 100).toFixed(1)}%`;
     return li;
   }));
+  showActivations(p, $<HTMLCanvasElement>("activations"), $("activations-note"));
   hook.prediction = p;
   hook.predictions++;
 }
@@ -205,7 +210,7 @@ async function predictFile(file: File): Promise<void> {
   showMessage(null);
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    showPrediction(await trainer.call({ type: "predictImage", bytes, name: file.name }, [bytes.buffer]));
+    showPrediction(await trainer.call({ type: "predictImage", bytes, name: file.name, layer: activationLayer() }, [bytes.buffer]));
   } catch (e) {
     fail(e);
   }
@@ -213,7 +218,7 @@ async function predictFile(file: File): Promise<void> {
 
 const pad = setupDrawPad($<HTMLCanvasElement>("pad"), (gray, width, height) => {
   if (!hook.model) return;
-  trainer.call({ type: "predictPixels", gray, width, height }, [gray.buffer]).then(showPrediction, fail);
+  trainer.call({ type: "predictPixels", gray, width, height, layer: activationLayer() }, [gray.buffer]).then(showPrediction, fail);
 });
 $("clear").addEventListener("click", () => pad.clear());
 $("predict-drawing").addEventListener("click", () => {

@@ -49,6 +49,8 @@ export interface DeviceInfo {
 
 export interface Prediction {
   top: { label: string; probability: number }[];
+  /** The feature maps of the layer asked for (`alexnet activations` as a picture), or why there are none. */
+  activations?: { layer: string; width: number; height: number; channels: 1 | 3; data: Uint8Array } | { error: string };
 }
 
 export interface GridResult {
@@ -88,8 +90,8 @@ export type Request =
   | { type: "pause" }
   | { type: "stop" }
   | { type: "evaluate"; testLimit: number | null }
-  | { type: "predictImage"; bytes: Uint8Array; name: string }
-  | { type: "predictPixels"; gray: Uint8Array; width: number; height: number }
+  | { type: "predictImage"; bytes: Uint8Array; name: string; layer?: string }
+  | { type: "predictPixels"; gray: Uint8Array; width: number; height: number; layer?: string }
   | { type: "grid"; n: number }
   | { type: "save" }
   | { type: "exportOnnx" }

@@ -14,6 +14,7 @@ import { ArrayLoader } from "../../src/web/arrayLoader.js";
 import {
   checkSettings, loadModel, modelInputSize, newTrainingRun, probabilities, savedModelOf, saveModel, topK, type TrainingRun, type WebTrainSettings,
 } from "../../src/web/model.js";
+import { activationGrid, captureActivations, resolveLayer } from "../../src/analysis/activations.js";
 import { loadSplit, type LoadedSplit } from "./data.js";
 import { selectBackend, type Selected } from "./device.js";
 import type { DeviceInfo, DeviceRequest, Envelope, GridResult, ModelInfo, Prediction, Reply, Request, Results, TrainOutcome, WorkerEvent } from "./protocol.js";
@@ -147,10 +148,27 @@ async function evaluate(testLimit: number | null): Promise<Results["evaluate"]> 
   return { accuracy, count: loader.size, model: infoOf(m) };
 }
 
-async function predict(pixels: Float32Array): Promise<Prediction> {
+async function predict(pixels: Float32Array, layer?: string): Promise<Prediction> {
   const m = needModel();
-  const [p] = await probabilities(m.net, pixels, 1, m.size, await backend());
-  return { top: topK(p!, 3).map((k) => ({ label: TEXT_LABELS[k] ?? `class ${k}`, probability: p![k]! })) };
+  const b = await backend();
+  const [p] = await probabilities(m.net, pixels, 1, m.size, b);
+  const top = topK(p!, 3).map((k) => ({ label: TEXT_LABELS[k] ?? `class ${k}`, probability: p![k]! }));
+  return { top, ...(layer === undefined ? {} : { activations: await featureMaps(m.net, layer, pixels, m.size, top[0]!.label, b) }) };
+}
+
+/** The feature maps of `layer` for one image as `alexnet activations` draws them, or why there are none. */
+async function featureMaps(net: nn.Module, layer: string, pixels: Float32Array, size: number, predicted: string, b: Backend): Promise<NonNullable<Prediction["activations"]>> {
+  try {
+    const ref = resolveLayer(net, layer);
+    const got = await captureActivations(net, ref.module, pixels, [1, 1, size, size], b);
+    const { raster } = activationGrid({
+      values: got.values, shape: got.shape, inputs: pixels, inputSize: size, labels: [[`pred: ${predicted}`]],
+      title: `layer ${ref.name} ${ref.module.constructor.name} ${got.shape.slice(1).join("x")}`,
+    });
+    return { layer: ref.name, ...raster };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
 }
 
 /** d2l's predict_ch3: the first n test images with their true and predicted labels. */
@@ -214,9 +232,9 @@ async function handle(r: Request): Promise<{ result: unknown; transfer?: Transfe
     case "evaluate":
       return { result: await evaluate(r.testLimit) };
     case "predictImage":
-      return { result: await predict(imageForModel(decodeImage(r.bytes, r.name), needModel().size)) };
+      return { result: await predict(imageForModel(decodeImage(r.bytes, r.name), needModel().size), r.layer) };
     case "predictPixels":
-      return { result: await predict(imageForModel({ width: r.width, height: r.height, gray: r.gray }, needModel().size)) };
+      return { result: await predict(imageForModel({ width: r.width, height: r.height, gray: r.gray }, needModel().size), r.layer) };
     case "grid": {
       const g = await grid(r.n);
       return { result: g, transfer: [g.pixels.buffer as ArrayBuffer] };
