@@ -5,40 +5,18 @@
 // version). Mirrors are a local HTTP server ($ALEXNET_MIRRORS).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { loopbackFiles } from "./loopbackFiles.js";
 import { ALL_FILES, DEBIAN_DIR } from "../src/data/fashionMnist.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "alexnet-datadir-"));
 /** What the server answers for each path; anything else is a 404. */
-const routes = new Map<string, Uint8Array>();
-const server = createServer((req, res) => {
-  const body = routes.get(req.url ?? "");
-  if (!body) {
-    res.statusCode = 404;
-    res.end("not found");
-    return;
-  }
-  res.setHeader("content-length", body.length);
-  res.end(body);
-});
-let base = "";
-
-before(async () => {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(() => {
-  server.closeAllConnections();
-  server.close();
-  rmSync(work, { recursive: true, force: true });
-});
+const { routes, base: baseUrl } = loopbackFiles(() => rmSync(work, { recursive: true, force: true }));
 
 /** Runs the CLI without blocking this process, whose server it downloads from. */
 function alexnet(args: string[], mirror: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -64,7 +42,7 @@ describe("alexnet train --data-dir", { timeout: 120_000 }, () => {
     const dir = join(work, "empty");
     mkdirSync(dir);
     const runDir = join(work, "run-404");
-    const r = await alexnet([...SMALL_RUN, "--data-dir", dir, "--run-dir", runDir], `${base}/nothing-here/`);
+    const r = await alexnet([...SMALL_RUN, "--data-dir", dir, "--run-dir", runDir], `${baseUrl()}/nothing-here/`);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /train-images-idx3-ubyte/);
     assert.ok(r.stderr.includes(`into ${dir}`), r.stderr);
@@ -86,14 +64,14 @@ describe("alexnet train --data-dir", { timeout: 120_000 }, () => {
     const damaged = files.get("t10k-labels-idx1-ubyte.gz")!.slice();
     damaged[damaged.length - 20] ^= 0xff;
     routes.set("/mirror/t10k-labels-idx1-ubyte.gz", damaged);
-    const refused = await alexnet(["data", "download", "--data-dir", dir], `${base}/mirror/`);
+    const refused = await alexnet(["data", "download", "--data-dir", dir], `${baseUrl()}/mirror/`);
     assert.equal(refused.code, 1, refused.stderr);
     assert.match(refused.stderr, /t10k-labels-idx1-ubyte\.gz: checksum mismatch/);
     assert.deepEqual(readdirSync(dir).sort(), ["t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]);
 
     routes.set("/mirror/t10k-labels-idx1-ubyte.gz", files.get("t10k-labels-idx1-ubyte.gz")!);
     const runDir = join(work, "run-served");
-    const r = await alexnet([...SMALL_RUN, "--data-dir", dir, "--run-dir", runDir], `${base}/mirror/`);
+    const r = await alexnet([...SMALL_RUN, "--data-dir", dir, "--run-dir", runDir], `${baseUrl()}/mirror/`);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(readdirSync(dir).sort(), ALL_FILES.map((f) => f.name).sort());
     for (const [name, bytes] of files) assert.deepEqual(new Uint8Array(readFileSync(join(dir, name))), bytes, name);

@@ -9,13 +9,12 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { loopbackFiles } from "./loopbackFiles.js";
 import { type DatasetSpec, cacheDirOf, findDataset, loadSplitOf, missingHelpOf } from "../src/data/dataset.js";
 import { DATASET_NAMES, FASHION_MNIST, MNIST, classLabels, datasetSpec, loadDataset, recordedDataset } from "../src/data/datasets.js";
 import { DownloadError } from "../src/data/download.js";
@@ -23,30 +22,7 @@ import { DataError, encodeIdx } from "../src/data/idx.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "alexnet-mnist-"));
-const routes = new Map<string, Uint8Array>();
-const hits: string[] = [];
-const server = createServer((req, res) => {
-  hits.push(req.url ?? "");
-  const body = routes.get(req.url ?? "");
-  if (!body) {
-    res.statusCode = 404;
-    res.end("not found");
-    return;
-  }
-  res.setHeader("content-length", body.length);
-  res.end(body);
-});
-let base = "";
-
-before(async () => {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-after(() => {
-  server.closeAllConnections();
-  server.close();
-  rmSync(work, { recursive: true, force: true });
-});
+const { routes, hits, base: baseUrl } = loopbackFiles(() => rmSync(work, { recursive: true, force: true }));
 
 const md5 = (b: Uint8Array): string => createHash("md5").update(b).digest("hex");
 
@@ -81,7 +57,7 @@ const small: DatasetSpec = (() => {
 
 function serveAt(prefix: string, override: Map<string, Uint8Array> = new Map()): string {
   for (const [name, bytes] of served) routes.set(`/${prefix}/${name}`, override.get(name) ?? bytes);
-  return `${base}/${prefix}/`;
+  return `${baseUrl()}/${prefix}/`;
 }
 
 const quiet = { progress: false as const, log: () => {} };
