@@ -2,7 +2,9 @@
 """Checkpoints of the model zoo cross between alexnet-ts and PyTorch, both ways (issue 24.6).
 
 For each model (LeNet, BN-LeNet, and two with forwards of their own, ResNet-18 and GoogLeNet, built for
-Fashion-MNIST's 28x28 images so that no resize is involved and the run is short):
+Fashion-MNIST's 28x28 images so that no resize is involved and the run is short; NiN, VGG-11 small and
+DenseNet, which need larger images, at 224, 224 and 96, resized on the PyTorch side with Pillow's arithmetic
+as the CLI's loader does):
 
   ours -> PyTorch: `alexnet train --model NAME --resize 28` for 32 steps of 32 (d2l's lr) writes a run directory; its
     model.safetensors loads with load_state_dict(strict=True) into d2l's own definition of the model
@@ -14,7 +16,7 @@ Fashion-MNIST's 28x28 images so that no resize is involved and the run is short)
     the model) loads in `alexnet eval --checkpoint FILE --model NAME --resize 28`, which prints PyTorch's
     accuracy on the same images, and our logits equal PyTorch's.
 
-Usage: /usr/bin/python3 scripts/zoo_interop.py [--models lenet,lenet-bn,resnet18,googlenet] [--n 500]
+Usage: /usr/bin/python3 scripts/zoo_interop.py [--models lenet,lenet-bn,resnet18,googlenet,nin,vgg11-small,densenet] [--n 500]
        [--backend native|reference] [--work DIR]
 Run after `npm run build`. Prints one line per check and "OK"; exits 1 on the first mismatch.
 Debian has no python3-safetensors: the files are read and written by hand (json + struct), by the format's
@@ -38,12 +40,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import make_zoo_fixtures as zoo  # noqa: E402  d2l's definitions, the ones the fixtures come from
+from pytorch_train_zoo import Resizer  # noqa: E402  transforms.Resize + ToTensor with Pillow's arithmetic
 
 CLI = os.path.join(ROOT, "dist", "src", "cli", "main.js")
 BUILDERS = {"lenet": zoo.lenet, "lenet-bn": zoo.lenet_bn, "resnet18": zoo.resnet18, "googlenet": zoo.googlenet,
-            "densenet": zoo.densenet}
+            "densenet": zoo.densenet, "nin": zoo.nin,
+            "vgg11-small": lambda: zoo.vgg([(p[0], p[1] // 4) for p in zoo.conv_arch])}
 # d2l's learning rates (the recipes of src/models/registry.ts), used on both sides.
-LR = {"lenet": 0.9, "lenet-bn": 1.0, "resnet18": 0.05, "googlenet": 0.1, "densenet": 0.1}
+LR = {"lenet": 0.9, "lenet-bn": 1.0, "resnet18": 0.05, "googlenet": 0.1, "densenet": 0.1, "nin": 0.1, "vgg11-small": 0.05}
+# The image size of each model's runs: 28 (no resize) where the model takes it, else the smallest size its
+# layers take among d2l's (NiN and VGG need 224; DenseNet's last pooling needs more than 28).
+RESIZE = {"densenet": 96, "nin": 224, "vgg11-small": 224}
 STEPS, BATCH = 32, 32
 DTYPES = {"F32": (np.float32, 4), "F64": (np.float64, 8), "I64": (np.int64, 8)}
 
@@ -135,9 +142,17 @@ def run(args, check=True):
     return r
 
 
-def our_logits(path, n, backend, data_dir, model=None):
+def resized(x, size):
+    """ToTensor's 28x28 floats resized to size x size as the CLI's loader does (Pillow's bilinear)."""
+    if size == 28:
+        return x
+    pixels = torch.round(x[:, 0] * 255).to(torch.uint8)  # k / 255 in float32 gives k back exactly
+    return Resizer(28, size)(pixels)
+
+
+def our_logits(path, n, backend, data_dir, model=None, size=28):
     env = {**os.environ, "ALEXNET_ROOT": ROOT, "ALEXNET_DATA_DIR": data_dir}
-    r = subprocess.run(["node", "--input-type=module", "-e", LOGITS_JS, path, str(n), model or "-", "28", backend],
+    r = subprocess.run(["node", "--input-type=module", "-e", LOGITS_JS, path, str(n), model or "-", str(size), backend],
                        capture_output=True, text=True, env=env)
     if r.returncode != 0:
         sys.exit(f"zoo_interop: our forward of {path} failed:\n{r.stderr}")
@@ -177,11 +192,14 @@ def main():
     os.makedirs(work, exist_ok=True)
     x_test, y_test = load_split(data_dir, "test", a.n)
     x_train, y_train = load_split(data_dir, "train", STEPS * BATCH)
+    x_test28, x_train28 = x_test, x_train
     for name in a.models.split(","):
         build = BUILDERS[name]
+        size = RESIZE.get(name, 28)
+        x_test, x_train = resized(x_test28, size), resized(x_train28, size)
         # ours -> PyTorch
         run_dir = os.path.join(work, f"run-{name}")
-        run(["train", "--model", name, "--resize", "28", "--epochs", "1", "--train-limit", str(STEPS * BATCH), "--test-limit", "64",
+        run(["train", "--model", name, "--resize", str(size), "--epochs", "1", "--train-limit", str(STEPS * BATCH), "--test-limit", "64",
              "--batch-size", str(BATCH), "--lr", str(LR[name]), "--seed", "1", "--run-dir", run_dir, "--plain", "--backend", a.backend,
              "--data-dir", data_dir])
         weights, metadata = read_safetensors(os.path.join(run_dir, "model.safetensors"))
@@ -221,9 +239,9 @@ def main():
         acc_torch = float((theirs.argmax(1) == y_test).float().mean())
         path = os.path.join(work, f"pytorch-{name}.safetensors")
         write_safetensors(path, net.state_dict())
-        ours, _ = our_logits(path, a.n, a.backend, data_dir, model=name)
+        ours, _ = our_logits(path, a.n, a.backend, data_dir, model=name, size=size)
         compare(f"{name}: PyTorch -> ours", ours, theirs, a.tol)
-        acc_ours = eval_accuracy(["--checkpoint", path, "--model", name, "--resize", "28", "--test-limit", str(a.n),
+        acc_ours = eval_accuracy(["--checkpoint", path, "--model", name, "--resize", str(size), "--test-limit", str(a.n),
                                   "--backend", a.backend, "--data-dir", data_dir, "--out", os.path.join(work, "confusion.png")])
         print(f"{name}: PyTorch's weights in alexnet eval --model {name}: accuracy {acc_ours:.3f}, PyTorch {acc_torch:.3f}")
         if f"{acc_torch:.3f}" != f"{acc_ours:.3f}":

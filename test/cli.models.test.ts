@@ -12,6 +12,8 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { alexNet } from "../src/models/alexnet.js";
 import { encodeSafetensors } from "../src/checkpoint/safetensors.js";
+import { getBackend } from "../src/backend/registry.js";
+import { chooseModel, loadCheckpointModel } from "../src/cli/modelChoice.js";
 import { nativeBackend, readFixture } from "./helpers.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
@@ -208,5 +210,15 @@ describe("zoo models train, and their checkpoints rebuild themselves", () => {
     const ev = alexnet("eval", "--checkpoint", path, "--test-limit", "32", "--backend", "reference", "--out", join(work, "old.png"));
     assert.equal(ev.code, 0, ev.stderr);
     assert.match(ev.stdout, /\(AlexNet variant 28\) on 32 test examples/);
+  });
+
+  it("weights without a record for a network without a Linear layer (NiN) take their classes from the last convolution", async () => {
+    const net = (await chooseModel({ model: "nin" })).build({ inChannels: 1, classes: 10 });
+    const path = join(work, "pytorch-nin.safetensors");
+    writeFileSync(path, encodeSafetensors(net.namedParameters().map(([name, p]) => ({ name, shape: [...p.shape], data: Float32Array.from(p.dataSync()) })), { format: "pt" }, path));
+    net.dispose();
+    const loaded = await loadCheckpointModel(path, getBackend(), () => {}, { model: "nin" });
+    assert.deepEqual([loaded.saved.classes, loaded.saved.inChannels, loaded.saved.size], [10, 1, 224]);
+    loaded.net.dispose();
   });
 });

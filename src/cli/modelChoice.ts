@@ -333,11 +333,13 @@ export async function loadCheckpointModel(path: string, backend: Backend, log: (
  * classes from the last 2-d one, the input size from --resize or the recipe. */
 async function savedFromWeights(tensors: readonly NamedTensor[], path: string, model: string, resize: number | undefined): Promise<SavedModel> {
   const choice = await chooseModel({ model });
-  const conv = tensors.find((t) => t.shape.length === 4);
+  const convs = tensors.filter((t) => t.shape.length === 4);
   const linears = tensors.filter((t) => t.shape.length === 2);
-  if (!conv || linears.length === 0) throw new Error(`${path} holds no convolution and linear weights for --model ${model}`);
+  if (convs.length === 0) throw new Error(`${path} holds no convolution weights for --model ${model}`);
+  // The classes: the last Linear's outputs, or, in a network without one (NiN), the last convolution's.
+  const classifier = linears.at(-1) ?? convs.at(-1)!;
   const size = resize ?? choice.recipe.resize ?? choice.inputShape[1];
-  return { ...choice.record, inChannels: conv.shape[1]!, classes: linears[linears.length - 1]!.shape[0]!, size, resize: size === 28 ? null : size };
+  return { ...choice.record, inChannels: convs[0]!.shape[1]!, classes: classifier.shape[0]!, size, resize: size === 28 ? null : size };
 }
 
 /** A strict load of named weights, with a one-line error naming a few missing or unexpected names. */
