@@ -143,7 +143,9 @@ class QueuedReference extends ReferenceBackend {
   async sync(): Promise<void> {
     const ms = this.queuedMs;
     this.queuedMs = 0;
-    await new Promise((resolve) => setTimeout(resolve, ms));
+    // setTimeout may fire a fraction of a millisecond early by performance.now(), the profiler's clock.
+    const until = performance.now() + ms;
+    while (performance.now() < until) await new Promise((resolve) => setTimeout(resolve, Math.max(1, until - performance.now())));
   }
 }
 
