@@ -2,9 +2,11 @@
 // rank each, over TCP, with a collective timeout of T = 8 s (and Open MPI's keepalive for it, which
 // scripts/multihost/cluster.sh passes as the README says a user should):
 // - a host cut off mid-run (its link down): both surviving ranks print our line naming rank 2 and host h3
-//   before any text of Open MPI's, mpirun ends within 2 T, the last complete checkpoint is intact;
+//   before any text of Open MPI's, mpirun ends within 2 T, the last complete checkpoint is intact (with
+//   plain mpirun, and through `alexnet launch`);
 // - a rank's process SIGKILLed on a remote host: both survivors name it and its host at once (before
 //   mpirun's account of it; its generic abort banner may come first, see README), and mpirun ends within T;
+//   through `alexnet launch` (which holds Open MPI's lines back 2 s), before any text of Open MPI's;
 // - a remote host's daemon (orted) SIGKILLed, which ends its host's pid namespace and the rank in it: both
 //   survivors name the rank and its host, and mpirun ends within 2 T.
 // Skipped with the reason without root, namespaces or Open MPI; in CI a skip is a failure.
@@ -56,12 +58,13 @@ const OPEN_MPI = /^(-{20,}|ORTE has lost|Primary job|mpirun (noticed|detected)|W
 
 interface Outcome { code: number | null; seconds: number; lines: string[]; text: string; kept: number; before: number }
 
-/** Starts 3 ranks on h1-h3, applies the fault after the checkpoint at step 8, and waits for mpirun to end. */
-async function fault(tag: string, inject: (c: Cluster) => void): Promise<Outcome> {
+/** Starts 3 ranks on h1-h3 (with mpirun, or `alexnet launch` around it), applies the fault after the
+ * checkpoint at step 8, and waits for the job to end. */
+async function fault(tag: string, inject: (c: Cluster) => void, through: "mpirun" | "launch" = "mpirun"): Promise<Outcome> {
   const cluster = Cluster.up(3, tag);
   clusters.push(cluster);
   const dir = join(work, tag);
-  const run = collect(cluster.spawn(3, [CLI, ...ARGS, "--run-dir", dir]));
+  const run = collect(through === "mpirun" ? cluster.spawn(3, [CLI, ...ARGS, "--run-dir", dir]) : cluster.spawnLaunch(3, [...ARGS, "--run-dir", dir]));
   assert.ok(await waitFor(() => newestGoodStep(dir) >= 8, 180_000), `no checkpoint at step 8: ${run.out()}`);
   const before = newestGoodStep(dir);
   const t0 = Date.now();
@@ -101,19 +104,23 @@ function report(what: string, o: Outcome, s: ReturnType<typeof survivors>): void
 }
 
 describe("multi-host faults: the whole job ends, every survivor names the lost rank and host", { skip }, () => {
-  it(`a host cut off (link down): named within T, mpirun gone within 2 T`, async () => {
-    const o = await fault("cut", (c) => c.cut("h3"));
-    const s = survivors(o, [0, 1], 2, "h3");
-    report("lost host h3", o, s);
-    assert.notEqual(o.code, 0);
-    assert.ok(o.seconds <= 2 * T, `mpirun took ${o.seconds} s (bound ${2 * T} s)`);
-    assert.ok(s.beforeOpenMpi, `Open MPI's text came first:\n${o.text}`);
-    for (const l of s.lines) {
-      const silent = Number(/no heartbeat for (\d+) s/.exec(l)?.[1]);
-      assert.ok(silent >= T && silent <= T + 1, l);
-    }
-    assert.ok(o.kept >= o.before, `the last complete checkpoint (step ${o.before}) is gone`);
-  });
+  // Through alexnet launch too: there mpirun's exit ends the job, not its pipes' close (the cut-off host's
+  // rsh agent, mpirun's child, holds them open until the link returns).
+  for (const through of ["mpirun", "launch"] as const) {
+    it(`a host cut off (link down), ${through === "mpirun" ? "plain mpirun" : "through alexnet launch"}: named within T, the job gone within 2 T`, async () => {
+      const o = await fault(`cut${through === "launch" ? "l" : ""}`, (c) => c.cut("h3"), through);
+      const s = survivors(o, [0, 1], 2, "h3");
+      report(`lost host h3${through === "launch" ? " (through alexnet launch)" : ""}`, o, s);
+      assert.notEqual(o.code, 0);
+      assert.ok(o.seconds <= 2 * T, `the job took ${o.seconds} s (bound ${2 * T} s)`);
+      assert.ok(s.beforeOpenMpi, `Open MPI's text came first:\n${o.text}`);
+      for (const l of s.lines) {
+        const silent = Number(/no heartbeat for (\d+) s/.exec(l)?.[1]);
+        assert.ok(silent >= T && silent <= T + 1, l);
+      }
+      assert.ok(o.kept >= o.before, `the last complete checkpoint (step ${o.before}) is gone`);
+    });
+  }
 
   it("a rank's process SIGKILLed on a remote host: named at once, before mpirun's account of it; mpirun gone within T", async () => {
     let pid: number | null = null;
@@ -132,6 +139,21 @@ describe("multi-host faults: the whole job ends, every survivor names the lost r
     // account of the lost rank comes only after every rank ended, so after the lines.
     assert.ok(s.beforeNoticed, `mpirun's account of rank 1 came before a survivor's line:\n${o.text}`);
     for (const l of s.lines) assert.match(l, /\(its process is gone\)/);
+    assert.ok(o.kept >= o.before, `the last complete checkpoint (step ${o.before}) is gone`);
+  });
+
+  it("through alexnet launch, a rank's process SIGKILLed on a remote host: every survivor's line before any of Open MPI's; the job gone within T", async () => {
+    const o = await fault("launch", (c) => {
+      const pid = c.rankPid("h2");
+      assert.ok(pid, "rank 1's process not found on h2");
+      process.kill(pid, "SIGKILL");
+    }, "launch");
+    const s = survivors(o, [0, 2], 1, "h2");
+    report("through alexnet launch: rank 1 SIGKILLed on h2", o, s);
+    assert.notEqual(o.code, 0);
+    assert.ok(o.seconds <= T, `the job took ${o.seconds} s (bound ${T} s)`);
+    assert.ok(s.beforeOpenMpi, `Open MPI's text came before a survivor's line:\n${o.text}`);
+    assert.ok(!/\[\d+,\d+\]<std(out|err)>:/.test(o.text), `a rank tag was left in:\n${o.text}`);
     assert.ok(o.kept >= o.before, `the last complete checkpoint (step ${o.before}) is gone`);
   });
 

@@ -11,6 +11,8 @@ import { mpiSkip } from "./distributedHelpers.js";
 
 export const CLUSTER_SH = fileURLToPath(new URL("../../scripts/multihost/cluster.sh", import.meta.url));
 export const PREFIX = "anmh-";
+export const STATE_ROOT = "/run/alexnet-multihost";
+const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
 function sh(args: string[], timeoutMs = 60_000): SpawnSyncReturns<string> {
   return spawnSync(CLUSTER_SH, args, { encoding: "utf8", timeout: timeoutMs });
@@ -62,7 +64,7 @@ export function leftovers(name: string): { namespaces: string[]; state: boolean;
       }
     }
   }
-  return { namespaces, state: existsSync(`/run/alexnet-multihost/${name}`), pids };
+  return { namespaces, state: existsSync(`${STATE_ROOT}/${name}`), pids };
 }
 
 /** The processes of a cluster host (by network namespace) whose command line matches. */
@@ -103,6 +105,12 @@ export class Cluster {
 
   spawn(ranks: number, nodeArgs: string[]): ChildProcess {
     return spawn(CLUSTER_SH, this.args(ranks, [process.execPath, ...nodeArgs]), { stdio: ["ignore", "pipe", "pipe"] });
+  }
+
+  /** `alexnet launch` on the first `ranks` hosts with this cluster's mpirun: the alexnet command and flags. */
+  spawnLaunch(ranks: number, alexnetArgs: string[]): ChildProcess {
+    return spawn(process.execPath, [CLI, "launch", "--mpirun", `${STATE_ROOT}/${this.name}/mpirun`, ...MPIRUN_EXTRA, "-np", String(ranks), "--", ...alexnetArgs],
+      { stdio: ["ignore", "pipe", "pipe"] });
   }
 
   /** Any command under mpirun (e.g. `sleep`), for the harness's own tests. */

@@ -5,6 +5,8 @@
 #   sudo scripts/multihost/cluster.sh up 3            # prints the cluster's name, e.g. anmh-12345
 #   sudo scripts/multihost/cluster.sh mpirun anmh-12345 --allow-run-as-root -np 3 \
 #        node dist/src/cli/main.js train --distributed --variant 28
+#   sudo node dist/src/cli/main.js launch --mpirun /run/alexnet-multihost/anmh-12345/mpirun \
+#        --allow-run-as-root -np 3 -- train --variant 28   # the same through `alexnet launch`
 #   sudo scripts/multihost/cluster.sh cut anmh-12345 h2     # the link of host h2 goes down (a lost host)
 #   sudo scripts/multihost/cluster.sh down anmh-12345
 #
@@ -140,6 +142,9 @@ cmd_up() {
   done
   printf '#!/bin/sh\nexec %q agent %q "$@"\n' "$SELF" "$name" > "$state/rsh"
   chmod +x "$state/rsh"
+  # This cluster's mpirun as one program, for `alexnet launch --mpirun $STATE_ROOT/NAME/mpirun`.
+  printf '#!/bin/sh\nexec %q mpirun %q "$@"\n' "$SELF" "$name" > "$state/mpirun"
+  chmod +x "$state/mpirun"
   trap - ERR
   echo "$name"
 }
@@ -200,5 +205,5 @@ case ${1:-} in
   keepalive) [ $# -eq 2 ] || die "usage: cluster.sh keepalive SECONDS"; keepalive_for "${2%%.*}" ;;
   pids) [ $# -ge 2 ] || die "usage: cluster.sh pids NAME [HOST]"; if [ $# -eq 3 ]; then pids_in "$2-$3"; else mapfile -t n < <(namespaces_of "$2"); pids_in "${n[@]}"; fi ;;
   list) for d in "$STATE_ROOT"/$PREFIX-*; do [ -d "$d" ] && echo "$(basename "$d") $(grep -c . "$d/hostfile" 2>/dev/null) hosts, owner $(cut -d' ' -f1 "$d/owner")"; done; true ;;
-  *) sed -n '2,9p' "$SELF" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,11p' "$SELF" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -21,6 +21,7 @@ const COMMANDS: CommandEntry[] = [
   { name: "predict", summary: "top-3 labels of images, or test images with true and predicted labels", load: async () => (await import("./predict.js")).predictCommand },
   { name: "analyze", summary: "per-layer parameters, memory and compute; which layer needs the most", load: async () => (await import("./analyze.js")).analyzeCommand },
   { name: "bench", summary: "training and inference examples/s on random data", load: async () => (await import("./bench.js")).benchCommand },
+  { name: "launch", summary: "run train or bench --distributed under mpirun, our lines first when a host or rank is lost (several hosts)", load: async () => (await import("./launch.js")).launchCommand },
   { name: "data", summary: "look at the data, Fashion-MNIST or MNIST (data show, info, download)", load: async () => (await import("./data.js")).dataCommand },
   { name: "serve", summary: "serve the web page: train, inspect and predict in the browser", load: async () => (await import("./serve.js")).serveCommand },
   { name: "export", summary: "write a checkpoint as an ONNX model (ONNX Runtime, onnxruntime-web, Netron)", load: async () => (await import("./export.js")).exportCommand },

@@ -2,7 +2,7 @@
 // (test/distributed.multihost.test.ts): `fail` ends with an uncaught error (a failing test), `wait` waits
 // to be SIGKILLed; `wait-unwatched` also kills the cluster's watcher first, leaving the cleanup to sweep().
 import { readFileSync } from "node:fs";
-import { Cluster, hostPids } from "../multihostHarness.js";
+import { Cluster, hostPids, STATE_ROOT } from "../multihostHarness.js";
 
 const mode = process.argv[2];
 const cluster = Cluster.up(2, "child");
@@ -12,7 +12,7 @@ while (["h1", "h2"].some((h) => hostPids(cluster.name, h, (c) => c[0] === "sleep
   if (Date.now() > end) throw new Error("the job's ranks did not start");
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
 }
-if (mode === "wait-unwatched") process.kill(Number(readFileSync(`/run/alexnet-multihost/${cluster.name}/watcher`, "utf8")), "SIGKILL");
+if (mode === "wait-unwatched") process.kill(Number(readFileSync(`${STATE_ROOT}/${cluster.name}/watcher`, "utf8")), "SIGKILL");
 console.log(JSON.stringify({ name: cluster.name, pids: cluster.leftovers().pids.length }));
 if (mode === "fail") throw new Error("a failing test, with its cluster up and its job running");
 setInterval(() => {}, 1000);
