@@ -10,6 +10,7 @@ import { windowOutSize } from "../src/backend/shapes.js";
 import { createNodeWebGpuBackend } from "../src/backend/webgpu/node.js";
 import type { WebGpuBackend } from "../src/backend/webgpu/index.js";
 import { conv2dBackwardData } from "../src/backend/webgpu/layers.js";
+import { parseGpuBenchFlags } from "./gpuBenchFlags.js";
 
 interface Args {
   variant: "28" | "224";
@@ -21,19 +22,8 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { variant: "224", batch: 128, reps: 5, only: null, json: false, narrow: 1 };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    const v = (): string => argv[++i] ?? "";
-    if (k === "--variant") a.variant = v() === "28" ? "28" : "224";
-    else if (k === "--batch") a.batch = Number(v());
-    else if (k === "--reps") a.reps = Number(v());
-    else if (k === "--only") a.only = v() === "net" ? "net" : "ops";
-    else if (k === "--json") a.json = true;
-    else if (k === "--narrow") a.narrow = Number(v());
-    else throw new Error(`unknown argument ${k}`);
-  }
-  return a;
+  const f = parseGpuBenchFlags("webgpu-ops", argv, { only: { type: "string", choices: ["ops", "net"], help: "only the ops, or only the network" } });
+  return { variant: f.variant, batch: f.batch, reps: f.reps, only: (f.only as "ops" | "net" | undefined) ?? null, json: f.json, narrow: f.narrow };
 }
 
 interface ConvLayer { name: string; c: number; o: number; k: number; s: number; p: number; pool: Pool2dParams | null }

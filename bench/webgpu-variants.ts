@@ -15,6 +15,7 @@ import { type GemmDims, applicableVariants, defaultVariant, variantName } from "
 import { writeFileSync } from "node:fs";
 import { FileTuneCache } from "../src/backend/webgpu/node.js";
 import { GpuVariantTimer, type TuneJob, shapeKey, tuneCacheKey } from "../src/backend/webgpu/tuner.js";
+import { parseGpuBenchFlags } from "./gpuBenchFlags.js";
 
 interface Args {
   variant: "28" | "224"; batch: number; reps: number; warmup: number; json: boolean; narrow: number;
@@ -22,23 +23,19 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { variant: "224", batch: 128, reps: 7, warmup: 2, json: false, narrow: 1, layers: null, tiles: null, jsonOut: null, save: false };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    const v = (): string => argv[++i] ?? "";
-    if (k === "--variant") a.variant = v() === "28" ? "28" : "224";
-    else if (k === "--batch") a.batch = Number(v());
-    else if (k === "--reps") a.reps = Number(v());
-    else if (k === "--warmup") a.warmup = Number(v());
-    else if (k === "--json") a.json = true;
-    else if (k === "--narrow") a.narrow = Number(v());
-    else if (k === "--json-out") a.jsonOut = v();
-    else if (k === "--save") a.save = true;
-    else if (k === "--layers") a.layers = v().split(",");
-    else if (k === "--tiles") a.tiles = v().split(",");
-    else if (k === "--small") Object.assign(a, { variant: "28", batch: 4, narrow: 8, reps: 1, warmup: 0, layers: ["conv2", "fc3"], tiles: ["64x64"] });
-    else throw new Error(`unknown argument ${k}`);
-  }
+  const list = (v: unknown): string[] | null => (typeof v === "string" ? v.split(",") : null);
+  const f = parseGpuBenchFlags("webgpu-variants", argv, {
+    reps: { type: "int", min: 1, default: 7, help: "timed repetitions (median)" },
+    warmup: { type: "int", min: 0, default: 2, help: "untimed runs first" },
+    layers: { type: "string", help: "layers, e.g. conv2,fc3" },
+    tiles: { type: "string", help: "tiles, e.g. 64x64,128x64" },
+    "json-out": { type: "string", help: "also write the JSON to FILE" },
+    save: { type: "boolean", default: false, help: "store the fastest per shape in the tuner's cache" },
+    small: { type: "boolean", default: false, help: "a smoke test on SwiftShader" },
+  });
+  const a: Args = { variant: f.variant, batch: f.batch, reps: f.reps, warmup: f.warmup as number, json: f.json, narrow: f.narrow,
+    layers: list(f.layers), tiles: list(f.tiles), jsonOut: (f["json-out"] as string | undefined) ?? null, save: f.save as boolean };
+  if (f.small) Object.assign(a, { variant: "28", batch: 4, narrow: 8, reps: 1, warmup: 0, layers: ["conv2", "fc3"], tiles: ["64x64"] });
   return a;
 }
 

@@ -4,35 +4,26 @@
 // corrupted one is refused), and the run trains on them (config.json records them and package.json's
 // version). Mirrors are a local HTTP server ($ALEXNET_MIRRORS).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { type CliRun, runCli } from "./cliProcess.js";
 import { loopbackFiles } from "./loopbackFiles.js";
 import { ALL_FILES, DEBIAN_DIR } from "../src/data/fashionMnist.js";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "alexnet-datadir-"));
 /** What the server answers for each path; anything else is a 404. */
 const { routes, base: baseUrl } = loopbackFiles(() => rmSync(work, { recursive: true, force: true }));
 
 /** Runs the CLI without blocking this process, whose server it downloads from. */
-function alexnet(args: string[], mirror: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function alexnet(args: string[], mirror: string): Promise<CliRun> {
   const home = join(work, "home");
   mkdirSync(home, { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, ALEXNET_MIRRORS: mirror };
   delete env.ALEXNET_DATA;
   delete env.XDG_CACHE_HOME;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(args, { env });
 }
 
 const SMALL_RUN = ["train", "--variant", "28", "--epochs", "1", "--train-limit", "16", "--test-limit", "16", "--batch-size", "8", "--width-scale", "0.1", "--plain"];

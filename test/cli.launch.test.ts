@@ -3,7 +3,6 @@
 // stand-in mpirun (a shell script) that prints Open MPI's banner before a survivor's line, or never ends
 // after a rank stopped. Under a real mpirun on separate hosts: test/distributed.multihost.faults.test.ts.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +10,7 @@ import { after, describe, it } from "node:test";
 import { MpirunRelay, type RankStream } from "../src/distributed/mpirunOutput.js";
 import { planLaunch } from "../src/cli/launch.js";
 import { UsageError } from "../src/cli/args.js";
-import { CLI } from "./reliabilityHelpers.js";
+import { runCli } from "./cliProcess.js";
 
 const work = mkdtempSync(join(tmpdir(), "alexnet-launch-"));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -130,13 +129,7 @@ while :; do sleep 0.1; done`;
 }
 
 function launch(args: string[]): Promise<{ code: number | null; out: string; err: string; seconds: number }> {
-  const t0 = Date.now();
-  const child = spawn(process.execPath, [CLI, "launch", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, out, err, seconds: (Date.now() - t0) / 1000 })));
+  return runCli(["launch", ...args]).then((r) => ({ code: r.code, out: r.stdout, err: r.stderr, seconds: r.seconds }));
 }
 
 describe("alexnet launch around a stand-in mpirun", () => {

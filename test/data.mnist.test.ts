@@ -6,21 +6,19 @@
 // through `alexnet data download --dataset mnist`; --data-dir and $ALEXNET_MNIST_DATA follow Fashion-MNIST's
 // rules; labels are the digits.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { type CliRun, runCli } from "./cliProcess.js";
 import { loopbackFiles } from "./loopbackFiles.js";
 import { type DatasetSpec, cacheDirOf, findDataset, loadSplitOf, missingHelpOf } from "../src/data/dataset.js";
 import { DATASET_NAMES, FASHION_MNIST, MNIST, classLabels, datasetSpec, loadDataset, recordedDataset } from "../src/data/datasets.js";
 import { DownloadError } from "../src/data/download.js";
 import { DataError, encodeIdx } from "../src/data/idx.js";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "alexnet-mnist-"));
 const { routes, hits, base: baseUrl } = loopbackFiles(() => rmSync(work, { recursive: true, force: true }));
 
@@ -174,13 +172,6 @@ describe("MNIST", () => {
   });
 });
 
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  return runCli(args, { env });
 }

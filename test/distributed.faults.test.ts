@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { nativeBackend } from "./helpers.js";
-import { alexnet, CLI, listCheckpoints, newestGoodStep, sleep } from "./reliabilityHelpers.js";
+import { alexnet, CLI, collect, listCheckpoints, newestGoodStep, waitFor } from "./reliabilityHelpers.js";
 import { MPIRUN_FLAGS, mpiSkip, mpirun, readWeights, relDiff, spawnMpirun } from "./distributedHelpers.js";
-import { spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 
 const work = mkdtempSync(join(tmpdir(), "alexnet-dist-faults-"));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -36,22 +36,6 @@ function rankPid(mpirunPid: number, rank: number): number | null {
     }
   }
   return null;
-}
-
-function collect(child: ChildProcess): { out: () => string; exited: Promise<number | null> } {
-  let text = "";
-  child.stdout!.on("data", (d: Buffer) => (text += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (text += d.toString()));
-  return { out: () => text, exited: new Promise((resolve) => child.on("exit", (code) => resolve(code))) };
-}
-
-async function waitFor(test: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (test()) return true;
-    await sleep(20);
-  }
-  return false;
 }
 
 const finalLine = (s: string): string => /loss [\d.]+, train acc [\d.]+, test acc [\d.]+/.exec(s)?.[0] ?? `(no final line in ${s})`;

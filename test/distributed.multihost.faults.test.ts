@@ -15,9 +15,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { ChildProcess } from "node:child_process";
 import { nativeBackend } from "./helpers.js";
-import { CLI, newestGoodStep, sleep } from "./reliabilityHelpers.js";
+import { CLI, collect, newestGoodStep, sleep, waitFor } from "./reliabilityHelpers.js";
 import { Cluster, multihostSkip, sweep } from "./multihostHarness.js";
 
 const skip = !nativeBackend ? "the native backend is not built here" : multihostSkip();
@@ -36,22 +35,6 @@ const T = 8;
 // 32 steps per epoch, 96 in all, a checkpoint every 8 steps.
 const ARGS = ["train", "--variant", "28", "--width-scale", "0.125", "--seed", "0", "--epochs", "3", "--train-limit", "1024", "--test-limit", "128",
   "--batch-size", "32", "--checkpoint-every", "8", "--plain", "--threads", "1", "--distributed", "--collective-timeout", String(T)];
-
-function collect(child: ChildProcess): { out: () => string; exited: Promise<number | null> } {
-  let text = "";
-  child.stdout!.on("data", (d: Buffer) => (text += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (text += d.toString()));
-  return { out: () => text, exited: new Promise((resolve) => child.on("exit", (code) => resolve(code))) };
-}
-
-async function waitFor(test: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (test()) return true;
-    await sleep(20);
-  }
-  return false;
-}
 
 /** Lines of Open MPI's own (mpirun's and its daemons' messages), as opposed to the ranks' output. */
 const OPEN_MPI = /^(-{20,}|ORTE has lost|Primary job|mpirun (noticed|detected)|WARNING: Open MPI|\[[\w.-]+:\d+\])/;

@@ -7,12 +7,12 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { CLI } from "./cliProcess.js";
 import { mpiSkip } from "./distributedHelpers.js";
 
 export const CLUSTER_SH = fileURLToPath(new URL("../../scripts/multihost/cluster.sh", import.meta.url));
 export const PREFIX = "anmh-";
 export const STATE_ROOT = "/run/alexnet-multihost";
-const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
 
 function sh(args: string[], timeoutMs = 60_000): SpawnSyncReturns<string> {
   return spawnSync(CLUSTER_SH, args, { encoding: "utf8", timeout: timeoutMs });

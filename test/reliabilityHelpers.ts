@@ -7,10 +7,10 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { readCheckpoint } from "../src/checkpoint/checkpoint.js";
+import { CLI } from "./cliProcess.js";
 
-export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+export { CLI };
 
 /** test/train.test.ts's narrow AlexNet: the same layers and code paths, fast enough for CI. */
 export const QUICK = ["--variant", "28", "--width-scale", "0.125", "--batch-size", "64", "--lr", "0.02", "--momentum", "0.9", "--seed", "0", "--plain"];
@@ -78,6 +78,24 @@ export class Child {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A child's stdout and stderr together as they come, and its exit code (at its exit, not its pipes' close). */
+export function collect(child: ChildProcess): { out: () => string; exited: Promise<number | null> } {
+  let text = "";
+  child.stdout!.on("data", (d: Buffer) => (text += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (text += d.toString()));
+  return { out: () => text, exited: new Promise((resolve) => child.on("exit", (code) => resolve(code))) };
+}
+
+/** Polls `test` every 20 ms until it holds (true) or `timeoutMs` passed (false). */
+export async function waitFor(test: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (test()) return true;
+    await sleep(20);
+  }
+  return false;
+}
 
 /** mulberry32: a tiny seeded PRNG, so every schedule and mutation here is the same on every run. */
 export function prng(seed: number): { next(): number; int(n: number): number; pick<T>(xs: readonly T[]): T } {

@@ -5,13 +5,12 @@
 // does; `alexnet train`'s model.safetensors loads in the page with the same test accuracy; bad files are one
 // line. A screenshot after training goes to test-output/web/ (or $ALEXNET_TEST_OUTPUT/web/).
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { Browser, Page } from "puppeteer-core";
-import { alexnet, alexnetAsync, chromiumSkip, launchChromium, startServe, type Served } from "./webHelpers.js";
+import type { Page } from "puppeteer-core";
+import { alexnet, alexnetAsync, chromiumSkip, openPageSession, type PageSession, type Served } from "./webHelpers.js";
 
 const skip = chromiumSkip;
 const OUTPUT = resolve(process.env.ALEXNET_TEST_OUTPUT ?? "test-output", "web");
@@ -54,25 +53,18 @@ const hook = (page: Page): Promise<Hook> => page.evaluate(() => (globalThis as u
 
 describe("the page in Chromium", { skip }, () => {
   let served: Served;
-  let browser: Browser;
   let page: Page;
   let tmp: string;
-  const consoleErrors: string[] = [];
+  let consoleErrors: string[] = [];
+  let session: PageSession;
   let nodeRun: Promise<{ code: number | null; stdout: string; stderr: string }>;
   let savedModel = "";
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "alexnet-web-"));
-    served = await startServe();
+    session = await openPageSession("alexnet-web-", { width: 1200, height: 900 });
+    ({ served, page, tmp, consoleErrors } = session);
     // The Node run of the same settings, in parallel with the browser's.
     nodeRun = alexnetAsync("train", ...CLI_RUN, "--run-dir", join(tmp, "run"));
-    browser = await launchChromium(tmp);
-    page = await browser.newPage();
-    await page.setViewport({ width: 1200, height: 900 });
-    page.on("console", (m) => {
-      if (m.type() === "error") consoleErrors.push(m.text());
-    });
-    page.on("pageerror", (e) => consoleErrors.push(String(e)));
     // AlexNet by name: on the CPU the page's own default is BN-LeNet (test/web.zoo.test.ts).
     const query = new URLSearchParams({ backend: "reference", model: "alexnet", ...RUN });
     await page.goto(`${served.url}?${query}`);
@@ -84,11 +76,7 @@ describe("the page in Chromium", { skip }, () => {
     }, { timeout: 60_000 });
   });
 
-  after(async () => {
-    await browser?.close();
-    await served?.stop();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  after(() => session?.close());
 
   it("opens cross-origin isolated, says which device it trains on, with no console errors", async () => {
     assert.equal(await page.evaluate(() => (globalThis as unknown as PageGlobal).crossOriginIsolated), true);

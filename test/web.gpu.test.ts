@@ -5,12 +5,9 @@
 // one step of the narrow AlexNet-28 on it, and an epoch of a picked LeNet on a subset that then predicts, with
 // no console errors.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Browser, Page } from "puppeteer-core";
-import { chromiumSkip, launchChromium, startServe, type Served } from "./webHelpers.js";
+import type { Page } from "puppeteer-core";
+import { chromiumSkip, openPageSession, type PageSession, type Served } from "./webHelpers.js";
 
 const skip = chromiumSkip;
 
@@ -24,27 +21,16 @@ const hook = (page: Page): Promise<GpuHook> => page.evaluate(() => (globalThis a
 
 describe("the page on WebGPU (SwiftShader in Chromium)", { skip }, () => {
   let served: Served;
-  let browser: Browser;
   let page: Page;
-  let tmp: string;
-  const consoleErrors: string[] = [];
+  let consoleErrors: string[] = [];
+  let session: PageSession;
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "alexnet-web-gpu-"));
-    served = await startServe();
-    browser = await launchChromium(tmp);
-    page = await browser.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error") consoleErrors.push(m.text());
-    });
-    page.on("pageerror", (e) => consoleErrors.push(String(e)));
+    session = await openPageSession("alexnet-web-gpu-");
+    ({ served, page, consoleErrors } = session);
   });
 
-  after(async () => {
-    await browser?.close();
-    await served?.stop();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  after(() => session?.close());
 
   it("by default (auto) takes the CPU, saying in one line that a CPU emulation was found and not used", async () => {
     await page.goto(served.url);

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writ
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Browser, Page } from "puppeteer-core";
+import type { Page } from "puppeteer-core";
 import { getBackend } from "../src/backend/registry.js";
 import { encodeSafetensors } from "../src/checkpoint/safetensors.js";
 import { chooseModel, loadCheckpointModel, MODEL_METADATA_KEY, modelMetadata, type SavedModel } from "../src/cli/modelChoice.js";
@@ -20,7 +20,7 @@ import { randn } from "../src/tensor/creation.js";
 import { tidy } from "../src/tensor/scope.js";
 import { modelTensors as runTensors } from "../src/train/snapshot.js";
 import { buildModel, loadModel, MODEL_METADATA_KEY as PAGE_KEY, modelInputSize, savedModelOf, saveModel, type WebModelChoice } from "../src/web/model.js";
-import { alexnet, alexnetAsync, chromiumSkip, launchChromium, startServe, type Served } from "./webHelpers.js";
+import { alexnet, alexnetAsync, chromiumSkip, openPageSession, type PageSession, type Served } from "./webHelpers.js";
 
 const state = (net: Module): [string, number[]][] => net.namedState().map(([n, t]) => [n, [...t.toFloat32Array()]]);
 
@@ -102,30 +102,19 @@ const idle = (page: Page): Promise<unknown> => page.waitForFunction(() => {
 
 describe("the model picker in Chromium (CPU reference backend)", { skip: chromiumSkip }, () => {
   let served: Served;
-  let browser: Browser;
   let page: Page;
   let tmp: string;
-  const consoleErrors: string[] = [];
+  let consoleErrors: string[] = [];
+  let session: PageSession;
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), "alexnet-web-zoo-"));
-    served = await startServe();
-    browser = await launchChromium(tmp);
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
-    page.on("console", (m) => {
-      if (m.type() === "error") consoleErrors.push(m.text());
-    });
-    page.on("pageerror", (e) => consoleErrors.push(String(e)));
+    session = await openPageSession("alexnet-web-zoo-", { width: 1280, height: 900 });
+    ({ served, page, tmp, consoleErrors } = session);
     await page.goto(`${served.url}?backend=reference`);
     await idle(page);
   });
 
-  after(async () => {
-    await browser?.close();
-    await served?.stop();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-  });
+  after(() => session?.close());
 
   it("shows each zoo model's shape table exactly as `alexnet summary --model` prints it", { timeout: 120_000 }, async () => {
     const others = ZOO.filter((z) => z.name !== "alexnet");

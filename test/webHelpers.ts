@@ -2,11 +2,12 @@
 // line), plain HTTP requests that send the path exactly as written (no client-side normalisation), and the
 // `alexnet` command line, and Debian's Chromium launched headless with its SwiftShader WebGPU adapter.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { request, type Agent } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import puppeteer, { type Browser } from "puppeteer-core";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { CLI, type CliRun, runCli } from "./cliProcess.js";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /** Browser tests run wherever Chromium is, and must run in CI (a missing browser is a failure there). */
@@ -25,7 +26,7 @@ export function launchChromium(tmp: string): Promise<Browser> {
   });
 }
 
-export const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+export { CLI };
 
 export function alexnet(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
@@ -33,15 +34,8 @@ export function alexnet(...args: string[]): { code: number | null; stdout: strin
 }
 
 /** `alexnet` with arguments, asynchronously (to overlap a Node run with the browser's). */
-export function alexnetAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += String(d)));
-    child.stderr.on("data", (d) => (stderr += String(d)));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+export function alexnetAsync(...args: string[]): Promise<CliRun> {
+  return runCli(args);
 }
 
 export interface Served {
@@ -95,4 +89,36 @@ export function get(port: number, path: string, options: { agent?: Agent; method
     req.on("error", reject);
     req.end();
   });
+}
+
+/** One test file's page: `alexnet serve` on loopback, Chromium with a profile in its own temporary folder,
+ * and one page whose console errors and uncaught exceptions are collected. close() removes all three. */
+export interface PageSession {
+  served: Served;
+  browser: Browser;
+  page: Page;
+  tmp: string;
+  consoleErrors: string[];
+  close(): Promise<void>;
+}
+
+export async function openPageSession(prefix: string, viewport?: { width: number; height: number }): Promise<PageSession> {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  const served = await startServe();
+  const browser = await launchChromium(tmp);
+  const page = await browser.newPage();
+  if (viewport) await page.setViewport(viewport);
+  const consoleErrors: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  return {
+    served, browser, page, tmp, consoleErrors,
+    async close() {
+      await browser.close();
+      await served.stop();
+      rmSync(tmp, { recursive: true, force: true });
+    },
+  };
 }

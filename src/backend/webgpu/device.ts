@@ -5,6 +5,10 @@
 // parameters go into a CPU-side uniform arena that is written to one GPU uniform buffer right before its
 // submit. Device loss and errors surface as a GpuError with one line. Browser-safe: nothing from Node.
 
+import { UNIFORM_SLOT } from "./params.js";
+
+export { Params, grid1d } from "./params.js";
+
 /** One-line failure of the GPU (device lost, out of memory, validation); the run stops with it. */
 export class GpuError extends Error {
   constructor(message: string) {
@@ -48,7 +52,6 @@ export interface BufferView {
 
 // A uniform slot is 256 bytes (minUniformBufferOffsetAlignment is at most 256 everywhere); 512 slots
 // are 128 KiB of parameters, so a whole AlexNet training step fits in one submit.
-const UNIFORM_SLOT = 256;
 const DISPATCHES_PER_SUBMIT = 512;
 
 const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|warp/i;
@@ -445,38 +448,4 @@ export async function openGpu(gpu: GPU, opts: OpenOptions = {}): Promise<GpuCont
     minStorageBufferOffsetAlignment: d.minStorageBufferOffsetAlignment,
   };
   return new GpuContext(device, summarizeAdapter(adapter, opts.apiHint ?? ""), limits);
-}
-
-/** Packs a kernel's uniform struct: every field 4 bytes (u32, i32 or f32), in declaration order. */
-export class Params {
-  private readonly view = new DataView(new ArrayBuffer(UNIFORM_SLOT));
-  private n = 0;
-
-  u32(...values: number[]): this {
-    for (const v of values) this.view.setUint32(4 * this.n++, v >>> 0, true);
-    return this;
-  }
-
-  i32(...values: number[]): this {
-    for (const v of values) this.view.setInt32(4 * this.n++, v | 0, true);
-    return this;
-  }
-
-  f32(...values: number[]): this {
-    for (const v of values) this.view.setFloat32(4 * this.n++, v, true);
-    return this;
-  }
-
-  /** The packed bytes, padded to WGSL's 16-byte struct alignment. */
-  bytes(): ArrayBuffer {
-    return this.view.buffer.slice(0, Math.max(16, Math.ceil((4 * this.n) / 16) * 16));
-  }
-}
-
-/** A 1-D grid of `groups` workgroups folded into x and y so that it stays under the per-dimension limit;
- * kernels rebuild the linear id as x + y * num_workgroups.x. */
-export function grid1d(groups: number, maxPerDim = 65535): [number, number, number] {
-  if (groups <= maxPerDim) return [Math.max(groups, 0), 1, 1];
-  const y = Math.ceil(groups / maxPerDim);
-  return [Math.ceil(groups / y), y, 1];
 }
