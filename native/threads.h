@@ -13,8 +13,8 @@
 // and lost milliseconds per op while it was not: an op whose second thread must first get a core waited for the scheduler,
 // ~4 ms (one tick) per op with passive waiting, and the whole spin (~7.5 ms) with libgomp's default active
 // one (src/backend/native/load.ts). LeNet, BN-LeNet and AlexNet at width 1/8 trained 2-10x slower on 2
-// threads than on 1. An op now takes a second thread only for about a millisecond or more of work per
-// thread, where AlexNet's layers (tens to hundreds of milliseconds) keep both.
+// threads than on 1. An op now takes a second thread only for enough work per thread (kDefaultNsPerThread
+// below: 1 ms then, 150 us since measured again), where AlexNet's layers (tens to hundreds of ms) keep both.
 #pragma once
 
 #include <omp.h>
@@ -48,11 +48,16 @@ constexpr double kNorm = 1.0;     // an element of batch normalization (several 
 
 // Estimated single-thread work each thread of an op must get: one thread per this many nanoseconds, so an
 // op of under twice this runs on one thread. A 2-thread parallel region costs ~10 us when the other core is
-// free (passive wait: a futex wake-up) and up to a scheduler tick (1-4 ms) when it is busy; 1 ms per thread
-// keeps the loss bounded on a busy machine, at the price of ops of 0.1-2 ms running on one thread where a
-// second core was free. ALEXNET_NATIVE_GRAIN_US overrides it (read once, when the addon loads; e.g. 100 on
-// a machine with idle cores to spare); 0 gives every op the user's count, as before issue 26.11.
-constexpr double kDefaultNsPerThread = 1e6;
+// free (passive wait: a futex wake-up) and up to a scheduler tick (1-4 ms) when it is busy. Issue 26.11 set
+// 1 ms per thread to bound that loss on a busy machine; measured again on a quiet one (bench/threads.js, 3
+// alternated rounds, 2 threads: 1 ms against 150 us), 150 us trained LeNet at batch 256 at 24,778 examples/s
+// against 17,118 (PyTorch 1.13: about 22,000), AlexNet-28 at width 1/8 at 2,085 against 1,967, the CLI's
+// narrow training run with its loader at 1,940 against 1,781, and LeNet at batch 32 the same (14,393 and
+// 13,909). The choice stays a pure function of the op's size, so a run's bytes do not depend on timing
+// (a resumed run ends on the uninterrupted one's weights). ALEXNET_NATIVE_GRAIN_US overrides it (read once,
+// when the addon loads; 1000 on a machine whose cores are busy with other work); 0 gives every op the
+// user's count, as before issue 26.11.
+constexpr double kDefaultNsPerThread = 1.5e5;
 inline double ns_per_thread() {
   static const double ns = [] {
     const char* env = std::getenv("ALEXNET_NATIVE_GRAIN_US");

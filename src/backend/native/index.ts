@@ -119,7 +119,7 @@ export class NativeBackend implements Backend {
   }
 
   /** Number of OpenMP threads for oneDNN and the addon's own loops (default: all cores, or OMP_NUM_THREADS):
-   * the most an op uses. An op with less work than a parallel region pays for (about 1 ms of single-core
+   * the most an op uses. An op with less work than a parallel region pays for (about 150 us of single-core
    * work per thread, ALEXNET_NATIVE_GRAIN_US) runs on fewer, down to one (native/threads.h). */
   setThreads(n: number): void {
     if (!Number.isInteger(n) || n < 1) throw new Error(`thread count must be a positive integer, got ${n}`);

@@ -5,7 +5,7 @@
 // reference backend and say so. Environment: ALEXNET_NATIVE_THREADS (thread count), ALEXNET_NATIVE_CONV_ALGO
 // (auto|direct|winograd), ALEXNET_NATIVE_POOL_MB (bytes of freed buffers kept for reuse, default 2048),
 // ALEXNET_NATIVE_GRAIN_US (estimated single-thread microseconds of work per thread an op needs before it
-// runs on more than one, default 1000; 0: every op on all threads; native/threads.h), ALEXNET_NATIVE_ADDON
+// runs on more than one, default 150; 0: every op on all threads; native/threads.h), ALEXNET_NATIVE_ADDON
 // (an addon file to load instead of the build's, for benchmarks of two builds), and OpenMP's own
 // OMP_WAIT_POLICY / GOMP_SPINCOUNT (see withOpenMpDefaults).
 import { existsSync, readFileSync } from "node:fs";
