@@ -13,13 +13,12 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
-import { keepaliveFlags, keepaliveFor } from "../distributed/keepalive.js";
+import { keepaliveFlags, keepaliveFor, timeoutFromEnv } from "../distributed/keepalive.js";
 import { MpirunRelay } from "../distributed/mpirunOutput.js";
-import { type Command, UsageError, closestMatch } from "./args.js";
+import { type Command, UsageError, didYouMean } from "./args.js";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const COMMANDS = ["train", "bench"];
-const DEFAULT_TIMEOUT_SECONDS = 30;
 const DEFAULT_HOLD_SECONDS = 2;
 
 const USAGE = `usage: alexnet launch [--mpirun PROGRAM] [--hold SECONDS] [mpirun arguments] -- train|bench [flags]
@@ -71,8 +70,7 @@ export function planLaunch(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const [command, ...flags] = after;
   if (command === undefined) throw new UsageError("no command after --: train or bench");
   if (!COMMANDS.includes(command)) {
-    const match = closestMatch(command, COMMANDS);
-    throw new UsageError(`launch runs train or bench, not '${command}'${match ? `; did you mean ${match}?` : ""}`);
+    throw new UsageError(`launch runs train or bench, not '${command}'${didYouMean(command, COMMANDS)}`);
   }
   if (!flags.includes("--distributed")) flags.unshift("--distributed");
   const timeoutSeconds = collectiveTimeout(flags, env);
@@ -92,9 +90,8 @@ function collectiveTimeout(flags: readonly string[], env: NodeJS.ProcessEnv): nu
     if (f === "--collective-timeout") value = flags[i + 1];
     else if (f.startsWith("--collective-timeout=")) value = f.slice(f.indexOf("=") + 1);
   });
-  value ??= env.ALEXNET_MPI_TIMEOUT;
   const t = Number(value);
-  return value !== undefined && t > 0 ? t : DEFAULT_TIMEOUT_SECONDS;
+  return timeoutFromEnv(value !== undefined && t > 0 ? t : undefined, env);
 }
 
 export const launchCommand: Command = {

@@ -13,6 +13,16 @@
 // job, a further 2 s of SIGCONT/SIGTERM/SIGKILL, within 2 T: keepaliveFor(T) gives such settings, and
 // keepaliveProblem says why the settings a rank was started with do not fit (for rank 0's warning).
 
+/** Seconds a collective may wait for the other ranks before this rank names the lost one and exits. */
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+
+/** The collective timeout: the flag, else $ALEXNET_MPI_TIMEOUT, else DEFAULT_TIMEOUT_SECONDS. */
+export function timeoutFromEnv(flag: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  if (flag !== undefined) return flag;
+  const v = Number(env.ALEXNET_MPI_TIMEOUT);
+  return env.ALEXNET_MPI_TIMEOUT !== undefined && v > 0 ? v : DEFAULT_TIMEOUT_SECONDS;
+}
+
 export interface Keepalive {
   time: number;
   intvl: number;

@@ -13,14 +13,8 @@ import { globalBatchRows, shardOf, type Shard } from "./sampler.js";
 import { describeDifference } from "./settings.js";
 import { keepaliveFlags, keepaliveFor, keepaliveFromEnv, keepaliveProblem } from "./keepalive.js";
 
-/** Seconds a collective may wait for the other ranks before this rank names the lost one and exits. */
-export const DEFAULT_TIMEOUT_SECONDS = 30;
+export { DEFAULT_TIMEOUT_SECONDS, timeoutFromEnv } from "./keepalive.js";
 
-export function timeoutFromEnv(flag: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
-  if (flag !== undefined) return flag;
-  const v = Number(env.ALEXNET_MPI_TIMEOUT);
-  return env.ALEXNET_MPI_TIMEOUT !== undefined && v > 0 ? v : DEFAULT_TIMEOUT_SECONDS;
-}
 
 export class DistributedSession {
   readonly rank: number;
